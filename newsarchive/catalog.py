@@ -1,0 +1,187 @@
+"""The archive's catalog: ``archive.sqlite3`` beside ``_posts/`` (stdlib sqlite3).
+
+One row per infoCode (path, sha256, fields, first/last seen, revisions), earlier texts of revised
+posts, post pages that carry no infoCode (so re-crawls skip them), failures still outstanding, and
+one row per crawl. WAL mode: one writer (the writer pipeline) and any number of readers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+from newsarchive.dates import BEIJING
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    info_code   TEXT PRIMARY KEY,
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    date        TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    tags        TEXT NOT NULL,
+    source_url  TEXT NOT NULL,
+    share_url   TEXT NOT NULL,
+    body_source TEXT NOT NULL,
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    revisions   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS posts_category ON posts (category, date);
+CREATE TABLE IF NOT EXISTS revisions (
+    info_code  TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    replaced   TEXT NOT NULL,
+    text       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ignored_pages (
+    page   TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    seen   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    url        TEXT PRIMARY KEY,
+    info_code  TEXT,
+    reason     TEXT NOT NULL,
+    permanent  INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 1,
+    last_seen  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crawls (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    spider    TEXT NOT NULL,
+    started   TEXT NOT NULL,
+    finished  TEXT,
+    new       INTEGER,
+    updated   INTEGER,
+    unchanged INTEGER,
+    failed    INTEGER,
+    reason    TEXT
+);
+"""
+
+POST_FIELDS = ("info_code", "path", "sha256", "title", "date", "category", "tags", "source_url",
+               "share_url", "body_source", "first_seen", "last_seen", "revisions")
+
+
+def now_text() -> str:
+    return dt.datetime.now(BEIJING).isoformat(timespec="seconds")
+
+
+class Catalog:
+    FILENAME = "archive.sqlite3"
+
+    def __init__(self, folder: str | Path, readonly: bool = False):
+        self.folder = Path(folder)
+        self.path = self.folder / self.FILENAME
+        self.readonly = readonly
+        self.db = None
+        if readonly:
+            self._connect_readonly()
+            return
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self.db.commit()
+        self.db.execute("PRAGMA busy_timeout=10000")
+
+    def _connect_readonly(self) -> None:
+        if self.path.exists():
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout=10000")
+
+    def _reader(self):
+        """The connection, opened late for a reader whose catalog did not exist yet."""
+        if self.db is None and self.readonly:
+            self._connect_readonly()
+        return self.db
+
+    # -- reading --------------------------------------------------------------------------------
+    def get(self, info_code: str) -> dict | None:
+        if self._reader() is None:
+            return None
+        row = self.db.execute(f"SELECT {', '.join(POST_FIELDS)} FROM posts WHERE info_code = ?",
+                              (info_code,)).fetchone()
+        return dict(zip(POST_FIELDS, row)) if row else None
+
+    def known(self, info_code: str) -> bool:
+        if self._reader() is None:
+            return False
+        return self.db.execute("SELECT 1 FROM posts WHERE info_code = ?", (info_code,)).fetchone() is not None
+
+    def ignored(self, page: str) -> bool:
+        if self._reader() is None:
+            return False
+        return self.db.execute("SELECT 1 FROM ignored_pages WHERE page = ?", (page,)).fetchone() is not None
+
+    def count(self) -> int:
+        return 0 if self._reader() is None else self.db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+
+    def iter_posts(self, where: str = "", params: tuple = ()):
+        """Rows as dicts, in date order, streamed from the cursor."""
+        if self._reader() is None:
+            return
+        cur = self.db.execute(f"SELECT {', '.join(POST_FIELDS)} FROM posts {where} ORDER BY date, info_code", params)
+        for row in cur:
+            yield dict(zip(POST_FIELDS, row))
+
+    # -- writing (the writer pipeline only) -------------------------------------------------
+    def record_post(self, row: dict, previous: dict | None, old_text: str | None = None) -> None:
+        stamp = now_text()
+        if previous is None:
+            self.db.execute(
+                f"INSERT OR REPLACE INTO posts ({', '.join(POST_FIELDS)}) VALUES ({', '.join('?' * len(POST_FIELDS))})",
+                tuple({**row, "first_seen": stamp, "last_seen": stamp, "revisions": 0}[f] for f in POST_FIELDS),
+            )
+        else:
+            revised = previous["sha256"] != row["sha256"]
+            if revised and old_text is not None:
+                self.db.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)",
+                                (row["info_code"], previous["sha256"], stamp, old_text))
+            values = {**previous, **row, "last_seen": stamp, "first_seen": previous["first_seen"],
+                      "revisions": previous["revisions"] + (1 if revised else 0)}
+            self.db.execute(
+                f"UPDATE posts SET {', '.join(f'{f} = ?' for f in POST_FIELDS[1:])} WHERE info_code = ?",
+                tuple(values[f] for f in POST_FIELDS[1:]) + (row["info_code"],),
+            )
+        self.db.execute("DELETE FROM failures WHERE info_code = ?", (row["info_code"],))
+        self.db.commit()
+
+    def touch(self, info_code: str) -> None:
+        self.db.execute("UPDATE posts SET last_seen = ? WHERE info_code = ?", (now_text(), info_code))
+        self.db.execute("DELETE FROM failures WHERE info_code = ?", (info_code,))
+        self.db.commit()
+
+    def record_ignored(self, page: str, reason: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO ignored_pages VALUES (?, ?, ?)", (page, reason, now_text()))
+        self.db.commit()
+
+    def record_failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
+        self.db.execute(
+            "INSERT INTO failures (url, info_code, reason, permanent, attempts, last_seen) VALUES (?, ?, ?, ?, 1, ?) "
+            "ON CONFLICT(url) DO UPDATE SET reason = excluded.reason, permanent = excluded.permanent, "
+            "attempts = attempts + 1, last_seen = excluded.last_seen, info_code = COALESCE(excluded.info_code, info_code)",
+            (url, info_code, reason, int(permanent), now_text()),
+        )
+        self.db.commit()
+
+    def start_crawl(self, spider: str) -> int:
+        cur = self.db.execute("INSERT INTO crawls (spider, started) VALUES (?, ?)", (spider, now_text()))
+        self.db.commit()
+        return cur.lastrowid
+
+    def finish_crawl(self, crawl_id: int, new: int, updated: int, unchanged: int, failed: int, reason: str) -> None:
+        self.db.execute(
+            "UPDATE crawls SET finished = ?, new = ?, updated = ?, unchanged = ?, failed = ?, reason = ? WHERE id = ?",
+            (now_text(), new, updated, unchanged, failed, reason, crawl_id),
+        )
+        self.db.commit()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None

@@ -1,0 +1,186 @@
+"""The ``newsarchive`` command: fetch, crawl, demo.
+
+Each command runs Scrapy in this process (one crawl per process: Twisted's reactor cannot
+restart) with the project's settings, the command's options applied on top, and ``-s NAME=VALUE``
+last, as ``scrapy crawl`` takes it.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from newsarchive import __version__
+
+# what "full speed" means on loopback, where politeness protects nobody
+LOOPBACK = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "CONCURRENT_REQUESTS": 32,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
+}
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _settings(args, **own):
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "newsarchive.settings")
+    from scrapy.utils.project import get_project_settings
+
+    settings = get_project_settings()
+    site = own.pop("site", None)
+    if site and _is_loopback(site):
+        settings.setdict(LOOPBACK, priority="project")
+    own.setdefault("LOG_LEVEL", "DEBUG" if args.verbose else "WARNING" if not args.log else "INFO")
+    for name, value in own.items():
+        if value is not None:
+            settings.set(name, value, priority="cmdline")
+    for pair in args.set or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"newsarchive: -s takes NAME=VALUE, got {pair!r}")
+        settings.set(name.strip(), value, priority="cmdline")
+    return settings
+
+
+def _run(settings, spider_name: str, **kwargs):
+    from scrapy.crawler import CrawlerProcess
+
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(spider_name)
+    process.crawl(crawler, **kwargs)
+    process.start()
+    return crawler
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", default=None, help="the archive folder (default: output)")
+    p.add_argument("-s", "--set", action="append", metavar="NAME=VALUE", help="a Scrapy setting")
+    p.add_argument("--log", action="store_true", help="show Scrapy's INFO log")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Scrapy's DEBUG log")
+
+
+def cmd_fetch(args) -> int:
+    bad = [u for u in args.urls if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).netloc]
+    for url in bad:
+        print(f"failed {url}: not an http(s) URL", file=sys.stderr)
+    urls = [u for u in args.urls if u not in bad]
+    if not urls:
+        return 1
+    site = args.site or _site_of(urls)
+    settings = _settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_STDOUT=args.stdout or None,
+                         NEWSARCHIVE_SHARE=False if args.no_share else None)
+    crawler = _run(settings, "fetch", urls=urls, site=site)
+    report = crawler.spider.report
+    out = sys.stderr if args.stdout else sys.stdout
+    ok = not bad
+    for url in urls:
+        outcomes, errors, paths = report.outcomes.get(url), report.errors.get(url, []), report.paths.get(url, [])
+        if not outcomes:
+            print(f"failed {url}: no answer (see the log with --log)", file=out)
+            ok = False
+            continue
+        if errors:
+            ok = False
+            for reason in dict.fromkeys(errors):
+                print(f"failed {url}: {reason}", file=out)
+        done = {k: v for k, v in outcomes.items() if k != "failed"}
+        if len(paths) == 1 and sum(done.values()) == 1:
+            print(f"{next(iter(done))} {paths[0]}  <- {url}", file=out)
+        elif done:
+            print(", ".join(f"{v} {k}" for k, v in sorted(done.items())) + f"  <- {url}", file=out)
+    return 0 if ok else 1
+
+
+def _site_of(urls: list[str]) -> str:
+    """For fetch: mirror pages are fetched from the host they are on."""
+    for url in urls:
+        if "/html_News/" not in url and "/NewsData/" not in url:
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.netloc}/"
+    return "https://finews.withounder.com/"
+
+
+def cmd_crawl(args) -> int:
+    from newsarchive.extensions import summary
+
+    site = args.site
+    settings = _settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_SITE=site,
+                         NEWSARCHIVE_SHARE=False if args.no_share else None,
+                         NEWSARCHIVE_REFRESH=True if args.refresh else None,
+                         NEWSARCHIVE_STATS_FILE=args.stats_file)
+    kwargs = {"site": settings.get("NEWSARCHIVE_SITE")}
+    if args.category:
+        kwargs["category"] = args.category
+    crawler = _run(settings, "mirror", **kwargs)
+    stats = crawler.stats.get_stats()
+    print(f"crawl {stats.get('finish_reason', '?')}: {summary(stats)}")
+    pages_ok = sum(stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings"))
+    if not pages_ok:
+        print(f"newsarchive: no page of {kwargs['site']} could be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from newsarchive.mirrorgen import build_site, demo_posts
+    from newsarchive.mockserver import MockServer
+
+    with tempfile.TemporaryDirectory(prefix="newsarchive-demo-") as tmp:
+        build_site(demo_posts(), tmp)
+        with MockServer(tmp) as server:
+            print(f"demo mirror serving on {server.url} (share host through it as a proxy)")
+            os.environ["http_proxy"] = server.url
+            os.environ["no_proxy"] = "127.0.0.1,localhost"
+            args.site, args.category, args.refresh = server.url, None, False
+            args.no_share = False
+            return cmd_crawl(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="newsarchive", description="Archive a mirrored Chinese news feed.")
+    ap.add_argument("--version", action="version", version=f"newsarchive {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fetch", help="archive share URLs, mirror post URLs or category listing URLs")
+    p.add_argument("urls", nargs="+", metavar="URL")
+    p.add_argument("--stdout", action="store_true", help="print the posts instead of writing them")
+    p.add_argument("--site", help="the mirror the post/listing URLs belong to (default: their own host)")
+    p.add_argument("--no-share", action="store_true", help="never contact the share host")
+    _common(p)
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("crawl", help="crawl a mirror: home page, feed, category listings, posts, share URLs")
+    p.add_argument("--site", default=None, help="the mirror (default: https://finews.withounder.com/)")
+    p.add_argument("--category", action="append", metavar="SLUG", help="only these category listings")
+    p.add_argument("--no-share", action="store_true", help="never contact the share host")
+    p.add_argument("--refresh", action="store_true", help="download archived posts again, rewrite what changed")
+    p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_crawl)
+
+    p = sub.add_parser("demo", help="crawl the bundled sample mirror, served on 127.0.0.1")
+    p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,79 @@
+"""Extensions: live progress on a terminal, and the final stats as a JSON file."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from twisted.internet import task
+
+from newsarchive.archive import atomic_write
+
+
+def summary(stats: dict) -> str:
+    """The one-line summary of a crawl, from its stats."""
+    get = lambda k: stats.get(f"newsarchive/{k}", 0)  # noqa: E731
+    return (f"listings {get('pages/listings')}, posts found {get('posts/found')}, "
+            f"new {get('posts/written')}, updated {get('posts/updated')}, "
+            f"unchanged {get('posts/unchanged')}, skipped known {get('posts/skipped_known')}, "
+            f"duplicate {get('posts/duplicate')}, failed {get('posts/failed')}")
+
+
+class Progress:
+    """A progress line on stderr, rewritten in place, while a crawl runs on a terminal.
+    ``NEWSARCHIVE_PROGRESS``: auto (only on a TTY), on, off."""
+
+    def __init__(self, stats, interval: float, stream=sys.stderr):
+        self.stats = stats
+        self.interval = interval
+        self.stream = stream
+        self.task = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        mode = str(crawler.settings.get("NEWSARCHIVE_PROGRESS", "auto")).lower()
+        if mode in ("off", "0", "false", "no") or (mode == "auto" and not sys.stderr.isatty()):
+            raise NotConfigured
+        ext = cls(crawler.stats, crawler.settings.getfloat("NEWSARCHIVE_PROGRESS_INTERVAL", 1.0))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider=None):
+        self.task = task.LoopingCall(self.show)
+        self.task.start(self.interval, now=False)
+
+    def show(self, end: str = "") -> None:
+        self.stream.write("\r\x1b[K" + summary(self.stats.get_stats()) + end)
+        self.stream.flush()
+
+    def spider_closed(self, spider=None, reason=None):
+        if self.task and self.task.running:
+            self.task.stop()
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+
+class StatsFile:
+    """Writes Scrapy's final stats as JSON to ``NEWSARCHIVE_STATS_FILE`` (atomically)."""
+
+    def __init__(self, crawler, path: Path):
+        self.crawler = crawler
+        self.path = path
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        path = crawler.settings.get("NEWSARCHIVE_STATS_FILE")
+        if not path:
+            raise NotConfigured
+        ext = cls(crawler, Path(path))
+        # engine_stopped comes after the stats collector has its finish_time and finish_reason
+        crawler.signals.connect(ext.write, signal=signals.engine_stopped)
+        return ext
+
+    def write(self) -> None:
+        stats = self.crawler.stats.get_stats()
+        data = json.dumps(stats, default=str, ensure_ascii=False, indent=2, sort_keys=True)
+        atomic_write(self.path, data.encode("utf-8"))

@@ -1,0 +1,298 @@
+"""Extraction from the mirror's pages: post pages, category listings, home page, feed (pure).
+
+The mirror is a Jekyll site. Its post pages carry the article in the last ``div.wrapper >
+section``; the head before it is broken in real life (``og:description`` holds unescaped HTML that
+spills into the body when parsed), so nothing is read from the head.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urljoin, urlsplit
+
+import lxml.etree
+import lxml.html
+from w3lib.url import safe_url_string
+
+from newsarchive.infocode import (
+    infocode_from_share_url,
+    infocode_from_slug,
+    infocode_from_text,
+    is_share_url,
+)
+
+POST_PATH = re.compile(r"^/(?P<cat>.+?)/(?P<y>[0-9]{4})/(?P<m>[0-9]{2})/(?P<d>[0-9]{2})/(?P<slug>[^/]+)\.html$")
+LISTING_PATH = re.compile(r"^/category/(?P<slug>[^/]+)\.html$")
+DATE_SMALL = re.compile(r"\(GMT\+8[^)]*\)\s*(.+)$", re.S)
+NEXT_TEXTS = ("下一页", "下页", "next", "older")
+
+
+class ExtractError(ValueError):
+    """A page is not what it should be (no article section, no title…)."""
+
+
+@dataclass
+class MirrorPost:
+    title: str
+    date_text: str
+    tags: list[str]
+    category: str
+    body_html: str
+    leading_md: str = ""
+    link_url: str = ""
+    backlinks: str | None = None
+    share_url: str = ""
+    info_code: str | None = None
+
+
+@dataclass
+class PostLink:
+    url: str
+    category: str
+    slug: str
+    info_code: str | None = None
+
+
+@dataclass
+class Links:
+    posts: list[PostLink] = field(default_factory=list)
+    listings: list[str] = field(default_factory=list)
+    next_pages: list[str] = field(default_factory=list)
+
+
+class SiteMap:
+    """Maps links found on the mirror to URLs fetched from ``site`` (a loopback copy, say).
+
+    Links to the canonical hosts (``//finews.withounder.com/…``, older ``//finews.zning.me/…``)
+    and relative links are fetched from ``site``; the path below the site's own prefix is kept.
+    """
+
+    def __init__(self, site: str, canonical_hosts: tuple[str, ...] | list[str] = ()):
+        if "://" not in site:
+            site = "http://" + site
+        parts = urlsplit(site)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) site URL: {site}")
+        self.site = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/"
+        self.prefix = parts.path.rstrip("/")
+        self.hosts = {h.lower() for h in canonical_hosts} | {parts.netloc.lower()}
+
+    def local_path(self, url: str, base: str | None = None) -> str | None:
+        """The mirror-relative path (``/emnews/…``) of a link, or None if it leaves the mirror."""
+        absolute = urljoin(base or self.site, url.strip())
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or parts.netloc.lower() not in self.hosts:
+            return None
+        path = unquote(parts.path)
+        if self.prefix and path.startswith(self.prefix + "/"):
+            path = path[len(self.prefix):]
+        return path or "/"
+
+    def url(self, path: str) -> str:
+        """The URL to fetch for a mirror path; spaces and brackets made safe (w3lib)."""
+        return safe_url_string(self.site.rstrip("/") + self.prefix_free(path))
+
+    @staticmethod
+    def prefix_free(path: str) -> str:
+        return path if path.startswith("/") else "/" + path
+
+    def listing_url(self, category: str) -> str:
+        return self.url(f"/category/{category}.html")
+
+    def classify(self, url: str, base: str | None = None) -> tuple[str, object] | None:
+        """``("post", PostLink)``, ``("listing", url)`` or None for a link found on a page."""
+        path = self.local_path(url, base)
+        if path is None:
+            return None
+        m = POST_PATH.match(path)
+        if m:
+            slug = m["slug"]
+            category = m["cat"].replace("/", " ")
+            return "post", PostLink(self.url(path), category, slug, infocode_from_slug(slug))
+        m = LISTING_PATH.match(path)
+        if m:
+            return "listing", self.url(path)
+        return None
+
+
+def _parse_html(text: str):
+    if not text or not text.strip():
+        raise ExtractError("empty page")
+    try:
+        return lxml.html.document_fromstring(text)
+    except (lxml.etree.ParserError, ValueError) as exc:
+        raise ExtractError(f"unparsable HTML: {exc}") from None
+
+
+def _article_section(doc):
+    sections = doc.xpath('//div[contains(concat(" ", normalize-space(@class), " "), " wrapper ")]/section')
+    if not sections:
+        sections = doc.xpath("//section")
+    if not sections:
+        raise ExtractError("no article section")
+    return sections[-1]
+
+
+def _is_autolink(el) -> bool:
+    if el.tag != "p":
+        return False
+    anchors = el.findall("a")
+    if len(anchors) != 1:
+        return False
+    href = (anchors[0].get("href") or "").strip()
+    return href.startswith(("http://", "https://")) and el.text_content().strip() == href
+
+
+def _is_backlinks(el) -> bool:
+    anchors = el.findall(".//a") if el.tag == "p" else []
+    return bool(anchors) and all(a.text_content().strip().startswith("返回") for a in anchors)
+
+
+def backlinks_markdown(p) -> str:
+    """``<p><a href=X>返回…</a>｜<a href=Y>返回首页</a></p>`` → ``[返回…](X)｜[返回首页](Y)``."""
+    out = [p.text or ""]
+    for child in p:
+        if child.tag == "a":
+            out.append(f"[{child.text_content()}]({child.get('href') or ''})")
+        out.append(child.tail or "")
+    return "".join(out).strip()
+
+
+def blockquote_markdown(bq) -> str:
+    """A digest ``<blockquote><p>…</p></blockquote>`` back to ``> …`` (one line a paragraph)."""
+    paras = [" ".join(p.text_content().split()) for p in bq.findall("p")] or [" ".join(bq.text_content().split())]
+    return "\n>\n".join(f"> {p}" for p in paras if p)
+
+
+def _serialize(el) -> str:
+    return lxml.html.tostring(el, encoding="unicode", with_tail=False)
+
+
+def parse_post_page(text: str, url: str, site: SiteMap | None = None) -> MirrorPost:
+    """Read a mirror post page; raises ExtractError for a page that holds no article."""
+    doc = _parse_html(text)
+    section = _article_section(doc)
+    children = [c for c in section if isinstance(c.tag, str)]
+    h1 = next((c for c in children if c.tag == "h1"), None)
+    if h1 is None:
+        raise ExtractError("no <h1> title in the article section")
+    date_text = ""
+    tags: list[str] = []
+    for small in section.iter("small"):
+        content = small.text_content().strip()
+        m = DATE_SMALL.search(content)
+        if m and not date_text:
+            date_text = m.group(1).strip()
+        elif content.startswith("tags:"):
+            tags = [em.text_content().strip() for em in small.iter("em") if em.text_content().strip()]
+    body_parts: list[str] = []
+    leading_md = ""
+    link_url = ""
+    backlinks = None
+    after_h1 = children[children.index(h1) + 1:]
+    for i, el in enumerate(after_h1):
+        if el.tag == "small" and el.text_content().strip().startswith("tags:"):
+            break
+        if _is_autolink(el):
+            link_url = el.find("a").get("href").strip()
+            continue
+        if _is_backlinks(el):
+            backlinks = backlinks_markdown(el)
+            continue
+        if link_url or backlinks is not None:
+            continue  # anything after the link paragraphs is layout, not article
+        if el.tag == "blockquote" and not body_parts and not leading_md:
+            leading_md = blockquote_markdown(el)
+        else:
+            body_parts.append(_serialize(el))
+        tail = (el.tail or "").strip()
+        if tail and not (link_url or backlinks):
+            body_parts.append(tail)
+    category = ""
+    page_path = urlsplit(url).path
+    if site is not None:
+        page_path = site.local_path(url) or page_path
+    m = POST_PATH.match(unquote(page_path))
+    if backlinks:
+        cat = re.search(r"/category/([^/)]+)\.html\)", backlinks)
+        if cat:
+            category = unquote(cat.group(1))
+    if not category and m:
+        category = m["cat"].replace("/", " ")
+    share_url = ""
+    for a in section.iter("a"):
+        href = (a.get("href") or "").strip()
+        if is_share_url(href):
+            share_url = href
+            break
+    body_html = "".join(body_parts)
+    code = None
+    if share_url:
+        code = infocode_from_share_url(share_url)
+    if code is None and m:
+        code = infocode_from_slug(m["slug"])
+    if code is None:
+        code = infocode_from_text(link_url or "") or infocode_from_text(body_html)
+    return MirrorPost(
+        title=h1.text_content(),
+        date_text=date_text,
+        tags=tags,
+        category=category,
+        body_html=body_html,
+        leading_md=leading_md,
+        link_url=link_url,
+        backlinks=backlinks,
+        share_url=share_url,
+        info_code=code,
+    )
+
+
+def page_links(text: str, url: str, site: SiteMap) -> Links:
+    """Post links, listing links and next-page links of a home page or category listing."""
+    doc = _parse_html(text)
+    links = Links()
+    seen = set()
+    for a in doc.iter("a"):
+        href = a.get("href")
+        if not href:
+            continue
+        rel = (a.get("rel") or "").lower().split()
+        label = a.text_content().strip().lower()
+        found = site.classify(href, url)
+        if "next" in rel or any(label.startswith(t) for t in NEXT_TEXTS):
+            target = site.local_path(href, url)
+            if target is not None:
+                links.next_pages.append(site.url(target))
+                continue
+        if found is None or (found[0], str(found[1])) in seen:
+            continue
+        seen.add((found[0], str(found[1])))
+        if found[0] == "post":
+            links.posts.append(found[1])
+        else:
+            links.listings.append(found[1])
+    for link in doc.xpath("//link[@rel='next']/@href"):
+        target = site.local_path(link, url)
+        if target is not None:
+            links.next_pages.append(site.url(target))
+    return links
+
+
+def feed_links(data: bytes, site: SiteMap) -> Links:
+    """Post links of an Atom ``feed.xml`` (entries' alternate links)."""
+    parser = lxml.etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    links = Links()
+    try:
+        root = lxml.etree.fromstring(data, parser)
+    except lxml.etree.XMLSyntaxError:
+        return links
+    if root is None:
+        return links
+    for el in root.iter("{http://www.w3.org/2005/Atom}link", "link"):
+        href = el.get("href")
+        if not href or (el.get("rel") or "alternate") != "alternate":
+            continue
+        found = site.classify(href)
+        if found and found[0] == "post":
+            links.posts.append(found[1])
+    return links

@@ -1,0 +1,26 @@
+"""Turning a failed download into one line and a permanent/transient verdict (pure-ish)."""
+from __future__ import annotations
+
+
+def describe_failure(failure) -> tuple[str, bool]:
+    """``(reason, permanent)`` for a Twisted Failure from a Scrapy errback."""
+    exc = failure.value
+    name = type(exc).__name__
+    response = getattr(exc, "response", None)
+    if response is not None and name == "HttpError":
+        status = response.status
+        return f"HTTP {status}", status in (400, 401, 403, 404, 410, 451)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "TimeoutError" in name or "timed out" in text.lower():
+        return "timeout", False
+    if "DNSLookupError" in name:
+        return "DNS lookup failed", False
+    if "ConnectionRefused" in name:
+        return "connection refused", False
+    if "size" in text.lower() and ("exceed" in text.lower() or "maxsize" in text.lower()):
+        return "response too large", True
+    if name in ("CancelledError", "DownloadCancelledError") or "cancel" in text.lower():
+        return "download cancelled (too large?)", True
+    if name == "IgnoreRequest":
+        return text or "request ignored (robots.txt?)", True
+    return f"{name}: {text}" if text else name, False

@@ -1,0 +1,154 @@
+"""Normalisation of article HTML: EastMoney widgets out, indents out, sanitised, compact (pure).
+
+One function per rule, composed by :func:`normalize_body`. Input is the article HTML as the share
+host or the mirror gives it; output is the compact, safe HTML the archive stores.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+import lxml.html
+import nh3
+
+BLOCK_TAGS = (
+    "p", "div", "center", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tfoot",
+    "tr", "td", "th", "caption", "colgroup", "col", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "br", "section", "article", "figure", "figcaption", "dl", "dt", "dd", "pre",
+)
+ALLOWED_TAGS = {
+    "p", "br", "strong", "b", "em", "i", "a", "img", "center", "blockquote",
+    "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col",
+    "ul", "ol", "li", "h2", "h3", "h4", "h5", "h6", "sub", "sup", "u", "hr",
+}
+# elements removed together with everything inside them
+DROP_WITH_CONTENT = {
+    "script", "style", "iframe", "object", "embed", "form", "noscript", "template", "svg",
+    "math", "textarea", "select", "button", "audio", "video", "canvas", "frame", "frameset",
+    "noembed", "noframes", "applet", "title", "head",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"class"},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height", "title", "style"},
+    "p": {"style"},
+    "center": {"style"},
+    "td": {"colspan", "rowspan", "style", "align"},
+    "th": {"colspan", "rowspan", "style", "align"},
+    "table": {"border", "cellpadding", "cellspacing", "width", "style"},
+    "ol": {"start"},
+}
+# layout-only CSS; anything else (url(), expression(), display:none, position…) is dropped
+ALLOWED_STYLE = {
+    "text-align", "text-indent", "width", "height", "border", "padding", "margin",
+    "font-weight", "font-style", "vertical-align", "border-collapse",
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    clean_content_tags=DROP_WITH_CONTENT,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=URL_SCHEMES,
+    link_rel=None,
+    strip_comments=True,
+    filter_style_properties=ALLOWED_STYLE,
+)
+
+_STOCK_IMG = re.compile(r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.S | re.I)
+_WIDGET_HINT = re.compile(r"stock_|bk_|quote_|em_stock_key|infokey|keytip|display\s*:\s*none", re.I)
+_BLOCK = "|".join(BLOCK_TAGS)
+_BLOCK_GAP = re.compile(rf"(</?(?:{_BLOCK})\b[^>]*>)\s+(?=</?(?:{_BLOCK})\b)", re.I)
+_INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^>]*>|^)(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
+_TAG_HINT = re.compile(r"<[A-Za-z!/]")
+_HIDDEN = re.compile(r"display\s*:\s*none", re.I)
+
+
+class BodyError(ValueError):
+    """The article body cannot be normalised (wrong type, nothing left)."""
+
+
+def drop_stock_images(fragment: str) -> str:
+    """Remove ``<!-- EM_StockImg_Start -->…<!-- EM_StockImg_End -->`` quote-chart blocks."""
+    return _STOCK_IMG.sub("", fragment)
+
+
+def unwrap_widgets(fragment: str) -> str:
+    """Unwrap EastMoney stock/board link spans to their text, drop empty quote spans and
+    elements hidden with ``display:none``; the visible text is otherwise unchanged."""
+    if not _WIDGET_HINT.search(fragment):
+        return fragment
+    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    for el in list(root.iter()):
+        if el is root or not isinstance(el.tag, str) or el.getparent() is None:
+            continue
+        ident = el.get("id") or ""
+        classes = (el.get("class") or "").split()
+        if _HIDDEN.search(el.get("style") or ""):
+            el.drop_tree()
+        elif el.tag == "span" and (ident.startswith(("quote_", "bkquote_"))) and not el.text_content().strip():
+            el.drop_tree()
+        elif el.tag == "span" and (ident.startswith(("stock_", "bk_", "Info.")) or "em_stock_key_common" in classes):
+            el.drop_tag()
+        elif el.tag == "a" and ({"keytip", "infokey"} & set(classes)):
+            el.drop_tag()
+    out = lxml.html.tostring(root, encoding="unicode")
+    return out[len("<div>"):-len("</div>")] if out.startswith("<div>") else out
+
+
+def text_to_html(text: str) -> str:
+    """A body with no markup at all: one ``<p>`` per non-empty line."""
+    lines = [line.strip() for line in text.splitlines()]
+    return "".join(f"<p>{html.escape(line, quote=False)}</p>" for line in lines if line)
+
+
+def strip_indents(fragment: str) -> str:
+    """Remove the ideographic-space indents (``　　``) and blanks at paragraph starts."""
+    return _INDENT.sub(r"\1", fragment)
+
+
+def sanitize(fragment: str) -> str:
+    """Whitelist sanitising (nh3/ammonia): no script, style, iframe, object, embed, form,
+    event handlers or ``javascript:``/``data:`` URLs survive."""
+    return _CLEANER.clean(fragment)
+
+
+def compact_blocks(fragment: str) -> str:
+    """No white space between block tags (the upstream's compact form)."""
+    return _BLOCK_GAP.sub(r"\1", fragment).strip()
+
+
+def normalize_body(raw: object) -> str:
+    """The whole normalisation of an article body; raises BodyError when nothing usable is left."""
+    if not isinstance(raw, str):
+        raise BodyError(f"article body must be text, got {type(raw).__name__}")
+    fragment = raw.replace("\r\n", "\n").replace("\x00", "")
+    if not _TAG_HINT.search(fragment):
+        fragment = text_to_html(html.unescape(fragment))
+    fragment = drop_stock_images(fragment)
+    fragment = unwrap_widgets(fragment)
+    fragment = strip_indents(fragment)
+    fragment = sanitize(fragment)
+    fragment = compact_blocks(strip_indents(fragment))
+    if not fragment:
+        raise BodyError("article body is empty after normalisation")
+    return fragment
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def clean_title(raw: object) -> str:
+    """Decode entities, drop tags and control characters, trim and collapse white space.
+
+    Full-width punctuation and the ideographic space inside a title stay as they are (no NFKC).
+    """
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise BodyError(f"title must be text, got {type(raw).__name__}")
+    s = html.unescape(_TAGS.sub("", raw)) if "<" in raw else html.unescape(raw)
+    s = _CONTROL.sub("", s)
+    s = re.sub(r"[ \t\r\n\f\v\xa0]+", " ", s)
+    return s.strip(" \u3000")

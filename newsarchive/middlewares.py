@@ -1,0 +1,43 @@
+"""Spider middleware that skips post pages already in the catalog (the incremental crawl)."""
+from __future__ import annotations
+
+from scrapy.exceptions import NotConfigured
+from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+
+from newsarchive.catalog import Catalog
+
+# request.meta keys set by the spiders
+KEY = "newsarchive_key"          # the infoCode a post link stands for (known before download)
+PAGE = "newsarchive_page"        # the post page's path on the mirror
+EXPLICIT = "newsarchive_explicit"  # asked for by a person: always fetched
+
+
+class KnownPostsMiddleware(BaseSpiderMiddleware):
+    """Drops requests for posts whose infoCode (from the link's slug) is already archived, and for
+    pages known to carry no article, unless ``NEWSARCHIVE_REFRESH`` is on. Counted as
+    ``newsarchive/posts/skipped_known``."""
+
+    def __init__(self, crawler, catalog: Catalog):
+        super().__init__(crawler)
+        self.catalog = catalog
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        if settings.getbool("NEWSARCHIVE_REFRESH") or settings.getbool("NEWSARCHIVE_STDOUT"):
+            raise NotConfigured
+        mw = cls(crawler, Catalog(settings.get("NEWSARCHIVE_OUTPUT"), readonly=True))
+        from scrapy import signals
+        crawler.signals.connect(mw.catalog.close, signal=signals.spider_closed)
+        return mw
+
+    def get_processed_request(self, request, response):
+        meta = request.meta
+        if meta.get(EXPLICIT):
+            return request
+        key, page = meta.get(KEY), meta.get(PAGE)
+        if (key and self.catalog.known(key)) or (page and not key and self.catalog.ignored(page)):
+            self.stats.inc_value("newsarchive/posts/skipped_known")
+            return None
+        return request

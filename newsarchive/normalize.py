@@ -1,0 +1,69 @@
+"""From raw article fields to a normalised :class:`~newsarchive.post.Post` (pure).
+
+Every reason a post cannot be made is a :class:`PostError` with a short ``reason`` code (used in
+stats keys and drop messages) and a one-line message.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from newsarchive.dates import date_from_infocode, parse_date
+from newsarchive.htmlclean import BodyError, clean_title, normalize_body
+from newsarchive.items import ArticleItem
+from newsarchive.infocode import InvalidInfoCode, normalize_infocode
+from newsarchive.post import Post
+from newsarchive.slug import category_slug, safe_slug
+
+
+class PostError(ValueError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def build_post(raw: ArticleItem, now: dt.datetime | None = None) -> Post:
+    """Normalise every field; raise PostError with a reason when the article is unusable."""
+    try:
+        code = normalize_infocode(raw.info_code)
+    except InvalidInfoCode as exc:
+        raise PostError("bad_infocode", str(exc)) from None
+    notes = []
+    try:
+        title = clean_title(raw.title)
+    except BodyError as exc:
+        raise PostError("bad_title", str(exc)) from None
+    if not title:
+        notes.append("empty title")
+    date = parse_date(raw.date, now=now)
+    if date is None:
+        date = date_from_infocode(code)
+        if date is None:
+            raise PostError("bad_date", f"no usable date ({str(raw.date)[:40]!r}) and none in {code}")
+        notes.append(f"date {str(raw.date)[:40]!r} unusable, used the infoCode's date")
+    media = clean_title(raw.media_name) if isinstance(raw.media_name, str) else ""
+    category = safe_slug(raw.category) if raw.category else category_slug(media) if media else ""
+    if not category:
+        raise PostError("no_category", "no media name or category to file the post under")
+    tags = [t for t in (clean_title(t) for t in raw.tags if isinstance(t, str)) if t]
+    if not tags:
+        tags = [f"{media}新闻"] if media else []
+    try:
+        body = normalize_body(raw.body_html)
+    except BodyError as exc:
+        raise PostError("bad_body", str(exc)) from None
+    if raw.body_leading_md:
+        body = raw.body_leading_md + "\n\n" + body
+    return Post(
+        info_code=code,
+        title=title,
+        date=date,
+        category=category,
+        tags=tags,
+        body=body,
+        link_url=raw.share_url or raw.link_url,
+        backlinks=raw.backlinks,
+        share_url=raw.share_url,
+        source_url=raw.source_url,
+        body_source=raw.body_source,
+        notes=notes,
+    )

@@ -1,0 +1,235 @@
+"""Item pipelines: normalise → dedupe on infoCode → write. Only the writer touches the archive.
+
+Items are :class:`~newsarchive.items.ArticleItem` dataclasses, read and written through ItemAdapter.
+Every drop is a DropItem subclass with a reason, logged and counted as
+``newsarchive/drop/<reason>``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from itemadapter import ItemAdapter
+from scrapy import signals
+from scrapy.exceptions import DropItem
+
+from newsarchive import signals as na_signals
+from newsarchive.archive import POSTS_DIR, atomic_write, inside, remove_stale_temps, sha256_text
+from newsarchive.catalog import Catalog
+from newsarchive.dates import format_date
+from newsarchive.normalize import PostError, build_post
+from newsarchive.post import render_post
+
+logger = logging.getLogger(__name__)
+
+
+class ArticleDropped(DropItem):
+    """Base of newsarchive's drops; ``reason`` names the stats key."""
+
+    reason = "dropped"
+
+    def __init__(self, message: str, reason: str | None = None, log_level: str = "WARNING"):
+        try:
+            super().__init__(message, log_level=log_level)
+        except TypeError:  # Scrapy < 2.13 has no per-drop log level
+            super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class InvalidArticle(ArticleDropped):
+    """The article cannot become a post (bad infoCode, no date, empty body…)."""
+
+    reason = "invalid"
+
+
+class NoInfoCode(ArticleDropped):
+    """A mirror page with no infoCode anywhere (a site notice, not an article)."""
+
+    reason = "no_infocode"
+
+
+class DuplicatePost(ArticleDropped):
+    """A second route to an infoCode already handled in this crawl."""
+
+    reason = "duplicate"
+
+
+def _count_drop(stats, exception: DropItem) -> None:
+    reason = getattr(exception, "reason", "dropped")
+    stats.inc_value(f"newsarchive/drop/{reason}")
+    if reason == "duplicate":
+        stats.inc_value("newsarchive/posts/duplicate")
+    elif reason != "no_infocode":
+        stats.inc_value("newsarchive/posts/failed")
+
+
+class NormalizePipeline:
+    """Raw article fields → the post's text and file name (pure functions in ``normalize``)."""
+
+    def __init__(self, crawler):
+        self.stats = crawler.stats
+        self.site_base = crawler.settings.get("NEWSARCHIVE_SITE_BASE")
+        crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def item_dropped(self, item, response, exception, spider=None):
+        _count_drop(self.stats, exception)
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        if not adapter.get("info_code"):
+            raise NoInfoCode(f"no infoCode in {adapter.get('source_url')}", log_level="INFO")
+        try:
+            post = build_post(item)
+        except PostError as exc:
+            raise InvalidArticle(f"{adapter.get('source_url')}: {exc}", reason=exc.reason) from None
+        for note in post.notes:
+            logger.info("%s: %s", post.info_code, note)
+            self.stats.inc_value("newsarchive/normalize/" + note.split()[0].replace(" ", "_"))
+        adapter["info_code"] = post.info_code
+        adapter["text"] = render_post(post, self.site_base)
+        adapter["filename"] = post.filename
+        adapter["category"] = post.category
+        adapter["tags"] = post.tags
+        adapter["title"] = post.title
+        adapter["date"] = format_date(post.date)
+        self.stats.inc_value(f"newsarchive/body/{post.body_source}")
+        return item
+
+
+class DedupePipeline:
+    """One post per infoCode in a crawl, whatever route found it. (Across runs the catalog is the
+    memory: known posts are not even downloaded, see KnownPostsMiddleware, and the writer says
+    ``unchanged`` for an identical text.)"""
+
+    def __init__(self, stats):
+        self.stats = stats
+        self.seen: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.stats)
+
+    def process_item(self, item, spider=None):
+        code = ItemAdapter(item)["info_code"]
+        if code in self.seen:
+            raise DuplicatePost(f"duplicate of {code} already handled in this crawl", log_level="INFO")
+        self.seen.add(code)
+        return item
+
+
+class WriterPipeline:
+    """The only component that touches the archive folder: atomic post files and the catalog."""
+
+    def __init__(self, crawler, folder: Path):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.folder = folder
+        self.posts = folder / POSTS_DIR
+        self.catalog: Catalog | None = None
+        self.crawl_id = None
+        crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(self.article_failed, signal=na_signals.article_failed)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        if crawler.settings.getbool("NEWSARCHIVE_STDOUT"):
+            return StdoutWriterPipeline(crawler)
+        return cls(crawler, Path(crawler.settings.get("NEWSARCHIVE_OUTPUT")))
+
+    def open_spider(self, spider=None):
+        self.posts.mkdir(parents=True, exist_ok=True)
+        removed = remove_stale_temps(self.posts)
+        if removed:
+            logger.warning("removed %d temp file(s) left by an interrupted run", removed)
+        self.catalog = Catalog(self.folder)
+        self.crawl_id = self.catalog.start_crawl(getattr(spider or self.crawler.spider, "name", "?"))
+
+    def close_spider(self, spider=None):
+        if self.catalog is None:
+            return
+        get = self.stats.get_value
+        self.catalog.finish_crawl(
+            self.crawl_id, get("newsarchive/posts/written", 0), get("newsarchive/posts/updated", 0),
+            get("newsarchive/posts/unchanged", 0), get("newsarchive/posts/failed", 0),
+            get("finish_reason", "finished"),
+        )
+        self.catalog.close()
+        self.catalog = None
+
+    def item_dropped(self, item, response, exception, spider=None):
+        page = ItemAdapter(item).get("page")
+        if isinstance(exception, NoInfoCode) and page and self.catalog is not None:
+            self.catalog.record_ignored(page, exception.reason)
+
+    def article_failed(self, url, info_code, reason, permanent, origin=None):
+        if self.catalog is not None:
+            self.catalog.record_failure(url, info_code, reason, permanent)
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        code, text, filename = adapter["info_code"], adapter["text"], adapter["filename"]
+        target = inside(self.posts, filename)
+        digest = sha256_text(text)
+        previous = self.catalog.get(code)
+        old_path = self.posts / previous["path"] if previous else None
+        if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
+            old_path = target
+            previous_text = target.read_text(encoding="utf-8", errors="replace")
+            if sha256_text(previous_text) == digest:
+                self.catalog.record_post(self._row(adapter, digest), None)
+                return self._outcome(adapter, "unchanged", target)
+        if previous and previous["sha256"] == digest and old_path.exists():
+            self.catalog.touch(code)
+            return self._outcome(adapter, "unchanged", target)
+        old_text = None
+        if old_path is not None and old_path.exists():
+            old_text = old_path.read_text(encoding="utf-8", errors="replace")
+        atomic_write(target, text.encode("utf-8"))
+        self.catalog.record_post(self._row(adapter, digest), previous, old_text)
+        if old_path is not None and old_path.exists() and old_path.resolve() != target:
+            old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
+        return self._outcome(adapter, "updated" if (previous or old_text is not None) else "written", target)
+
+    def _row(self, adapter, digest: str) -> dict:
+        return {
+            "info_code": adapter["info_code"],
+            "path": adapter["filename"],
+            "sha256": digest,
+            "title": adapter["title"],
+            "date": adapter["date"],
+            "category": adapter["category"],
+            "tags": " ".join(adapter["tags"]),
+            "source_url": adapter.get("source_url") or "",
+            "share_url": adapter.get("share_url") or "",
+            "body_source": adapter.get("body_source") or "",
+        }
+
+    def _outcome(self, adapter, outcome: str, target: Path):
+        adapter["outcome"] = outcome
+        adapter["filename"] = str(target)
+        self.stats.inc_value(f"newsarchive/posts/{outcome}")
+        return adapter.item
+
+
+class StdoutWriterPipeline:
+    """``--stdout``: print each post instead of archiving it (the archive is not touched)."""
+
+    def __init__(self, crawler):
+        self.stats = crawler.stats
+        self.first = True
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        sys.stdout.write(("" if self.first else "\n") + adapter["text"])
+        self.first = False
+        sys.stdout.flush()
+        adapter["outcome"] = "printed"
+        self.stats.inc_value("newsarchive/posts/printed")
+        return item
+

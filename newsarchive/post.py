@@ -1,0 +1,121 @@
+"""The archived post: its dataclass, its exact text form, and reading it back (pure).
+
+The format is the mirror's own (see tests/golden/): Jekyll front matter, the compact body HTML,
+the original's URL as a Markdown autolink, then the back-links to the mirror.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from newsarchive.dates import format_date
+
+DEFAULT_SITE_BASE = "//finews.withounder.com"
+HOME_LINK_TEXT = "返回首页"
+
+try:  # the C loader is several times faster; the pure one gives the same answers
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+
+@dataclass
+class Post:
+    """A normalised post, ready to render. ``backlinks`` None means the standard pair."""
+
+    info_code: str
+    title: str
+    date: dt.datetime
+    category: str
+    tags: list[str]
+    body: str
+    link_url: str = ""
+    backlinks: str | None = None
+    share_url: str = ""
+    source_url: str = ""
+    body_source: str = "share"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def filename(self) -> str:
+        return f"{format_date(self.date)[:10]}-{self.info_code}.md"
+
+
+# characters PyYAML refuses raw in a stream; they are written as escapes
+_YAML_UNPRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_DQ_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x85": "\\N"}
+
+
+def yaml_double_quoted(text: str) -> str:
+    """``"…"``, escaped only where YAML needs it, so ``"科技…"`` stays as the mirror writes it."""
+    out = re.sub(r'[\\"\n\t\r\x85]', lambda m: _DQ_ESCAPES[m.group()], text)
+    out = _YAML_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}" if ord(m.group()) < 0x10000
+                                else f"\\U{ord(m.group()):08x}", out)
+    return f'"{out}"'
+
+
+@functools.lru_cache(maxsize=4096)
+def yaml_scalar(text: str) -> str:
+    """A plain scalar when YAML reads it back as this very string (``nanfangribao``,
+    ``南方日报新闻``), else the double-quoted form."""
+    if text and not _YAML_UNPRINTABLE.search(text) and "\n" not in text:
+        try:
+            if yaml.load(f"k: {text}", Loader=_Loader) == {"k": text}:
+                return text
+        except yaml.YAMLError:
+            pass
+    return yaml_double_quoted(text)
+
+
+def standard_backlinks(tag: str, category: str, site_base: str = DEFAULT_SITE_BASE) -> str:
+    base = site_base.rstrip("/")
+    return f"[返回{tag}]({base}/category/{category}.html)｜[{HOME_LINK_TEXT}]({base}/)"
+
+
+def render_front_matter(post: Post) -> str:
+    return (
+        "---\n"
+        "layout: post\n"
+        f"title: {yaml_double_quoted(post.title)}\n"
+        f"date: {format_date(post.date)}\n"
+        f"categories: {yaml_scalar(post.category)}\n"
+        f"tags: {yaml_scalar(' '.join(post.tags))}\n"
+        "---\n"
+    )
+
+
+def render_post(post: Post, site_base: str = DEFAULT_SITE_BASE) -> str:
+    """The post file's whole text (no trailing newline, as the mirror writes it)."""
+    parts = [post.body]
+    if post.link_url:
+        parts.append(f"<{post.link_url}>")
+    backlinks = post.backlinks
+    if backlinks is None:
+        backlinks = standard_backlinks(post.tags[0] if post.tags else "", post.category, site_base)
+    if backlinks:
+        parts.append(backlinks)
+    return render_front_matter(post) + "\n\n".join(parts)
+
+
+class PostFormatError(ValueError):
+    """A file is not a post in the archive's format."""
+
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    """``(front matter as loaded by yaml.safe_load, body)``; raises PostFormatError."""
+    if not text.startswith("---\n"):
+        raise PostFormatError("no front matter at the first line")
+    end = text.find("\n---\n", 3)
+    if end < 0:
+        raise PostFormatError("front matter is not closed")
+    try:
+        meta = yaml.load(text[4:end], Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise PostFormatError(f"front matter is not YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(meta, dict):
+        raise PostFormatError("front matter is not a mapping")
+    return meta, text[end + 5:]

@@ -1,0 +1,64 @@
+"""Scrapy settings of newsarchive. Our own settings are prefixed ``NEWSARCHIVE_``.
+
+Polite defaults for the real mirror (a small Jekyll site on one host): at most 4 requests in
+flight per domain, AutoThrottle aiming at 2 concurrent requests with a 0.25 s floor, robots.txt
+obeyed, a User-Agent that names us. On loopback the CLI lifts the brakes (see ``cli.LOOPBACK``).
+Everything is overridable with ``-s NAME=VALUE``.
+"""
+from newsarchive import HOME_PAGE, __version__
+
+BOT_NAME = "newsarchive"
+SPIDER_MODULES = ["newsarchive.spiders"]
+NEWSPIDER_MODULE = "newsarchive.spiders"
+
+USER_AGENT = f"newsarchive/{__version__} (+{HOME_PAGE})"
+ROBOTSTXT_OBEY = True
+
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.25
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+
+# transient failures are retried a few times; 404 and oversize are permanent (not retried)
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = False
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+
+SPIDER_MIDDLEWARES = {
+    "newsarchive.middlewares.KnownPostsMiddleware": 550,
+}
+ITEM_PIPELINES = {
+    "newsarchive.pipelines.NormalizePipeline": 100,
+    "newsarchive.pipelines.DedupePipeline": 200,
+    "newsarchive.pipelines.WriterPipeline": 300,
+}
+EXTENSIONS = {
+    "newsarchive.extensions.Progress": 500,
+    "newsarchive.extensions.StatsFile": 510,
+}
+
+# -- newsarchive's own settings -------------------------------------------------------------------
+NEWSARCHIVE_OUTPUT = "output"                 # the archive folder
+NEWSARCHIVE_SITE = "https://finews.withounder.com/"
+NEWSARCHIVE_SITE_BASE = "//finews.withounder.com"   # written in back-links
+NEWSARCHIVE_CANONICAL_HOSTS = ["finews.withounder.com", "finews.zning.me"]
+NEWSARCHIVE_SHARE = True                      # follow share URLs to the share host's JSON
+NEWSARCHIVE_SHARE_TIMEOUT = 20                # the share host is often gone: give up sooner
+NEWSARCHIVE_SHARE_RETRY_TIMES = 1
+NEWSARCHIVE_REFRESH = False                   # re-download posts already archived
+NEWSARCHIVE_STDOUT = False                    # print posts instead of writing them
+NEWSARCHIVE_STATS_FILE = ""                   # write the final stats as JSON here
+NEWSARCHIVE_PROGRESS = "auto"                 # live progress line: auto (on a TTY), on, off
+NEWSARCHIVE_PROGRESS_INTERVAL = 1.0

@@ -1,0 +1,294 @@
+"""The mirror spider: home page, feed and category listings → post pages → share JSON.
+
+It only builds requests and calls the pure extractors; normalising, dedupe and writing are the
+pipelines' work. Request meta carries the infoCode known from a link's slug, so the
+KnownPostsMiddleware can skip archived posts before they are downloaded.
+"""
+from __future__ import annotations
+
+import collections
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import CloseSpider
+
+from newsarchive import signals as na_signals
+from newsarchive.encoding import decode_html
+from newsarchive.extract import ExtractError, SiteMap, feed_links, page_links, parse_post_page
+from newsarchive.failures import describe_failure
+from newsarchive.htmlclean import clean_title
+from newsarchive.infocode import infocode_from_share_url, is_share_url, share_json_url, SHARE_PATH
+from newsarchive.items import ArticleItem
+from newsarchive.middlewares import EXPLICIT, KEY, PAGE
+from newsarchive.share import ShareError, parse_share_json
+from newsarchive.dates import parse_date
+
+
+def _flag(value, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("0", "false", "no", "off")
+
+
+def _as_list(value) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+class Report:
+    """What became of each URL a person asked for (the ``fetch`` command prints it)."""
+
+    def __init__(self):
+        self.outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.paths: dict[str, list[str]] = collections.defaultdict(list)
+        self.errors: dict[str, list[str]] = collections.defaultdict(list)
+
+    def ok(self, origin: str, outcome: str, path: str = "") -> None:
+        self.outcomes[origin][outcome] += 1
+        if path:
+            self.paths[origin].append(path)
+
+    def fail(self, origin: str, reason: str) -> None:
+        self.outcomes[origin]["failed"] += 1
+        self.errors[origin].append(reason)
+
+
+class MirrorSpider(scrapy.Spider):
+    """``scrapy crawl mirror [-a site=URL] [-a category=SLUG,…] [-a share=0] [-a urls=URL,…]``"""
+
+    name = "mirror"
+
+    def __init__(self, site=None, category=None, share=None, urls=None, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._site_arg, self._share_arg = site, share
+        self.categories = set(_as_list(category))
+        self.urls = _as_list(urls)
+        self.report = Report()
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.sitemap = SiteMap(spider._site_arg or settings.get("NEWSARCHIVE_SITE"),
+                                 settings.getlist("NEWSARCHIVE_CANONICAL_HOSTS"))
+        spider.share = _flag(spider._share_arg, settings.getbool("NEWSARCHIVE_SHARE"))
+        spider.share_timeout = settings.getfloat("NEWSARCHIVE_SHARE_TIMEOUT")
+        spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
+        crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
+        return spider
+
+    # -- reports ------------------------------------------------------------------------------
+    def _item_scraped(self, item, response, spider=None):
+        if item.origin:
+            self.report.ok(item.origin, item.outcome, item.filename)
+
+    def _item_dropped(self, item, response, exception, spider=None):
+        origin = getattr(item, "origin", "")
+        if origin:
+            reason = getattr(exception, "reason", "dropped")
+            if reason == "duplicate":
+                self.report.ok(origin, "duplicate")
+            else:
+                self.report.fail(origin, str(exception))
+
+    def _failed(self, url: str, reason: str, permanent: bool, origin: str = "", info_code=None, what="posts"):
+        # a URL a person asked for is reported by the command; a crawl's failures are warnings
+        self.logger.log(20 if origin else 30, "failed %s: %s", url, reason)
+        self.crawler.stats.inc_value(f"newsarchive/{what}/failed")
+        self.crawler.signals.send_catch_log(
+            signal=na_signals.article_failed, url=url, info_code=info_code, reason=reason,
+            permanent=permanent, origin=origin)
+        if origin:
+            self.report.fail(origin, reason)
+
+    # -- start ------------------------------------------------------------------------------
+    async def start(self):
+        for request in self.start_requests():
+            yield request
+
+    def start_requests(self):
+        if self.urls:
+            for url in self.urls:
+                yield from self._explicit(url)
+            return
+        if self.categories:
+            for slug in sorted(self.categories):
+                yield self._listing(self.sitemap.listing_url(slug))
+            return
+        yield scrapy.Request(self.sitemap.url("/"), callback=self.parse_index, errback=self.page_failed)
+        yield scrapy.Request(self.sitemap.url("/feed.xml"), callback=self.parse_feed, errback=self.page_failed)
+
+    def _explicit(self, url: str):
+        """A URL a person gave: share URL, mirror post, or category listing."""
+        meta = {EXPLICIT: True, "origin": url}
+        if is_share_url(url) or urlsplit(url).path.endswith("/NewsData/GetNewsText.do"):
+            code = infocode_from_share_url(url)
+            if code is None:
+                self.report.fail(url, "no valid infoCode in the share URL")
+                return
+            parts = urlsplit(url)
+            share_url = f"{parts.scheme}://{parts.netloc}{SHARE_PATH}?infoCode={code}"
+            yield scrapy.Request(share_json_url(share_url), callback=self.parse_share_direct,
+                                 errback=self.share_direct_failed, dont_filter=True,
+                                 meta={**meta, KEY: code}, cb_kwargs={"share_url": share_url})
+            return
+        found = self.sitemap.classify(url)
+        if found is None:
+            self.report.fail(url, "not a share URL, nor a post or category page of the mirror "
+                                  f"{self.sitemap.site}")
+            return
+        kind, target = found
+        if kind == "post":
+            yield self._post(target, meta)
+        else:
+            yield self._listing(target, meta)
+
+    def _listing(self, url: str, meta: dict | None = None):
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.page_failed, meta=dict(meta or {}))
+
+    def _post(self, link, meta: dict | None = None):
+        meta = {**(meta or {}), KEY: link.info_code, PAGE: self.sitemap.local_path(link.url)}
+        return scrapy.Request(link.url, callback=self.parse_post, errback=self.post_failed,
+                              meta=meta, dont_filter=bool(meta.get(EXPLICIT)))
+
+    def _wanted(self, category: str) -> bool:
+        return not self.categories or category in self.categories
+
+    # -- pages ------------------------------------------------------------------------------
+    def _text(self, response) -> str:
+        return decode_html(response.body, response.headers.get("Content-Type", b"").decode("latin-1"))[0]
+
+    def _follow_links(self, links, response):
+        origin = response.meta.get("origin")
+        inherited = {EXPLICIT: True, "origin": origin} if origin else {}
+        stats = self.crawler.stats
+        for link in links.posts:
+            stats.inc_value("newsarchive/posts/found")
+            if self._wanted(link.category):
+                yield self._post(link, inherited)
+            if not origin and self._wanted(link.category):
+                yield self._listing(self.sitemap.listing_url(link.category))
+        if not origin:
+            for url in links.listings:
+                if self._wanted(self.sitemap.local_path(url)[len("/category/"):-len(".html")]):
+                    yield self._listing(url)
+        for url in links.next_pages:
+            yield self._listing(url, inherited)
+
+    def parse_index(self, response):
+        self.crawler.stats.inc_value("newsarchive/pages/home")
+        yield from self._follow_links(page_links(self._text(response), response.url, self.sitemap), response)
+
+    def parse_feed(self, response):
+        self.crawler.stats.inc_value("newsarchive/pages/feed")
+        yield from self._follow_links(feed_links(response.body, self.sitemap), response)
+
+    def parse_listing(self, response):
+        self.crawler.stats.inc_value("newsarchive/pages/listings")
+        yield from self._follow_links(page_links(self._text(response), response.url, self.sitemap), response)
+
+    def parse_post(self, response):
+        self.crawler.stats.inc_value("newsarchive/pages/posts")
+        origin = response.meta.get("origin", "")
+        try:
+            found = parse_post_page(self._text(response), response.url, self.sitemap)
+        except ExtractError as exc:
+            self._failed(response.url, f"not a post page: {exc}", True, origin, response.meta.get(KEY))
+            return
+        page = self.sitemap.local_path(response.url) or ""
+        item = ArticleItem(
+            info_code=found.info_code or "", title=found.title, date=found.date_text,
+            category=found.category, tags=found.tags, body_html=found.body_html,
+            body_leading_md=found.leading_md, link_url=found.link_url, backlinks=found.backlinks,
+            share_url=found.share_url, source_url=response.url, body_source="mirror",
+            page=page, origin=origin,
+        )
+        if not origin and item.category:  # every post's category listing is crawled too
+            if self._wanted(item.category):
+                yield self._listing(self.sitemap.listing_url(item.category))
+        if self.share and found.share_url and found.info_code:
+            yield scrapy.Request(
+                share_json_url(found.share_url), callback=self.parse_share, errback=self.share_failed,
+                cb_kwargs={"item": item}, dont_filter=bool(origin),
+                meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries},
+            )
+        else:
+            yield item
+
+    # -- the share host -------------------------------------------------------------------------
+    def parse_share(self, response, item):
+        try:
+            article = parse_share_json(response.body)
+        except ShareError as exc:
+            self._share_fallback(item, str(exc))
+            return item
+        self.crawler.stats.inc_value("newsarchive/share/used")
+        title = clean_title(article.title) if isinstance(article.title, str) else ""
+        if title:
+            item.title = title
+        if parse_date(article.showtime) is not None:
+            item.date = article.showtime
+        item.body_html = article.text
+        item.body_source = "share"
+        if item.body_leading_md:
+            digest = item.body_leading_md.lstrip("> ").strip()
+            if digest and digest[:30] in article.text[:400]:
+                item.body_leading_md = ""
+        return item
+
+    def _share_fallback(self, item, reason: str) -> None:
+        self.logger.info("share host failed for %s (%s): keeping the mirror's body", item.info_code, reason)
+        self.crawler.stats.inc_value("newsarchive/share/failed")
+
+    def share_failed(self, failure):
+        item = failure.request.cb_kwargs["item"]
+        self._share_fallback(item, describe_failure(failure)[0])
+        return item
+
+    def parse_share_direct(self, response, share_url):
+        origin = response.meta.get("origin", "")
+        code = response.meta[KEY]
+        try:
+            article = parse_share_json(response.body)
+        except ShareError as exc:
+            self._failed(share_url, str(exc), False, origin, code)
+            return
+        self.crawler.stats.inc_value("newsarchive/share/used")
+        yield ArticleItem(
+            info_code=code, title=article.title, date=article.showtime, media_name=article.media_name,
+            body_html=article.text, share_url=share_url, source_url=response.url, body_source="share",
+            origin=origin,
+        )
+
+    def share_direct_failed(self, failure):
+        reason, permanent = describe_failure(failure)
+        meta = failure.request.meta
+        self._failed(failure.request.url, reason, permanent, meta.get("origin", ""), meta.get(KEY))
+
+    def post_failed(self, failure):
+        reason, permanent = describe_failure(failure)
+        meta = failure.request.meta
+        self._failed(failure.request.url, reason, permanent, meta.get("origin", ""), meta.get(KEY))
+
+    def page_failed(self, failure):
+        reason, permanent = describe_failure(failure)
+        meta = failure.request.meta
+        self._failed(failure.request.url, reason, permanent, meta.get("origin", ""), None, what="pages")
+
+
+class FetchSpider(MirrorSpider):
+    """``scrapy crawl fetch -a urls=URL[,URL…]``: archive exactly the URLs given."""
+
+    name = "fetch"
+
+    def start_requests(self):
+        if not self.urls:
+            raise CloseSpider("fetch needs urls")
+        yield from super().start_requests()
