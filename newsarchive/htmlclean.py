@@ -62,6 +62,7 @@ _BLOCK_GAP = re.compile(rf"(</?(?:{_BLOCK})\b[^>]*>)\s+(?=</?(?:{_BLOCK})\b)", r
 _INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^>]*>|^)(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
 _TAG_HINT = re.compile(r"<[A-Za-z!/]")
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyError(ValueError):
@@ -122,7 +123,7 @@ def normalize_body(raw: object) -> str:
     """The whole normalisation of an article body; raises BodyError when nothing usable is left."""
     if not isinstance(raw, str):
         raise BodyError(f"article body must be text, got {type(raw).__name__}")
-    fragment = raw.replace("\r\n", "\n").replace("\x00", "")
+    fragment = _SURROGATE.sub("", raw.replace("\r\n", "\n").replace("\x00", ""))
     if not _TAG_HINT.search(fragment):
         fragment = text_to_html(html.unescape(fragment))
     fragment = drop_stock_images(fragment)
@@ -135,7 +136,7 @@ def normalize_body(raw: object) -> str:
     return fragment
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff\ud800-\udfff]")
 _TAGS = re.compile(r"<[^>]*>")
 
 

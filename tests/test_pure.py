@@ -1,0 +1,126 @@
+"""The pure functions, tested on strings: slugs, infoCodes, dates, titles, front matter."""
+import datetime as dt
+
+import pytest
+import yaml
+
+from newsarchive.dates import BEIJING, date_from_infocode, format_date, parse_date
+from newsarchive.htmlclean import clean_title
+from newsarchive.infocode import (InvalidInfoCode, infocode_from_share_url, infocode_from_slug,
+                                  infocode_from_text, normalize_infocode, share_json_url)
+from newsarchive.post import Post, render_post, split_front_matter, yaml_double_quoted, yaml_scalar
+from newsarchive.slug import category_slug
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=BEIJING)
+
+
+@pytest.mark.parametrize("media, slug", [
+    ("中国银行", "zhongguoyinxing"),            # first reading of 行, as the mirror made it
+    ("安信国际证券(香港)", "anxinguojizhengquan(xianggang)"),
+    ("21世纪经济报道 21财经APP", "21shijijingjibaodao 21caijingAPP"),
+    ("Career In 投行PEVC", "Career In touxingPEVC"),
+    ("南方日报", "nanfangribao"),
+    ("21世纪经济报道  南财理财通", "21shijijingjibaodao  nancailicaitong"),
+    ("a/../b", "a.b"),
+    ("../../etc", "etc"),
+])
+def test_category_slug(media, slug):
+    assert category_slug(media) == slug
+
+
+@pytest.mark.parametrize("raw, code", [
+    ("NW202112242225123833", "NW202112242225123833"),
+    ("nw202112242225123833", "NW202112242225123833"),
+    ("202112082206768417", "NW202112082206768417"),
+    (" NW202112242225123833 ", "NW202112242225123833"),
+])
+def test_infocode_valid(raw, code):
+    assert normalize_infocode(raw) == code
+
+
+@pytest.mark.parametrize("raw", ["../../etc/passwd", "NW1", "", "NW2021122422251238331", "NW２０２１１２２４２２２５１２３８３３",
+                                 None, ["NW202112242225123833"], "NW20211224222512383/"])
+def test_infocode_rejected(raw):
+    with pytest.raises(InvalidInfoCode):
+        normalize_infocode(raw)
+
+
+def test_infocode_sources():
+    share = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202112242225123833"
+    assert infocode_from_share_url(share) == "NW202112242225123833"
+    assert share_json_url(share) == "http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202112242225123833"
+    assert infocode_from_share_url("http://h/html_News/NewsShare.html?infoCode=../x") is None
+    assert infocode_from_slug("202112082206768417") == "NW202112082206768417"
+    assert infocode_from_slug("init") is None
+    assert infocode_from_text("<http://finance.eastmoney.com/news/1355,202112082206768417.html>") == "NW202112082206768417"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("2021-12-24 11:18:57", "2021-12-24 11:18:57 +0800"),
+    ("2021-12-24 11:18", "2021-12-24 11:18:00 +0800"),
+    ("2021/12/24 11:18:57", "2021-12-24 11:18:57 +0800"),
+    ("2021-12-24T03:18:57Z", "2021-12-24 11:18:57 +0800"),
+    ("2021-12-24T11:18:57+08:00", "2021-12-24 11:18:57 +0800"),
+    ("2021-12-24T05:18:57+02:00", "2021-12-24 11:18:57 +0800"),
+    (1640315937000, "2021-12-24 11:18:57 +0800"),
+    ("1640315937000", "2021-12-24 11:18:57 +0800"),
+])
+def test_parse_date(raw, expected):
+    assert format_date(parse_date(raw, now=NOW)) == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", "garbled", "2021-13-45 99:00", 0, "1970-01-01 00:00:00",
+                                 "2099-01-01 00:00:00", True, [2021]])
+def test_parse_date_rejects(raw):
+    assert parse_date(raw, now=NOW) is None
+
+
+def test_date_from_infocode():
+    assert format_date(date_from_infocode("NW202205262391921712")) == "2022-05-26 00:00:00 +0800"
+    assert date_from_infocode("NW209913992391921712") is None
+
+
+@pytest.mark.parametrize("raw, title", [
+    ("  科技创新服务\n助推  宝安 ", "科技创新服务 助推 宝安"),
+    ("A&amp;B &lt;C&gt; &quot;D&quot;", 'A&B <C> "D"'),
+    ("「港股」：恒指涨1%，（收盘）", "「港股」：恒指涨1%，（收盘）"),   # full-width kept, no NFKC
+    ("标题\x00\x1b[31m红", "标题[31m红"),
+    ("<b>加粗</b>标题", "加粗标题"),
+])
+def test_clean_title(raw, title):
+    assert clean_title(raw) == title
+
+
+HOSTILE_TITLES = ['"quoted"', "back\\slash", "key: value", "# not a comment", "---", "line\nbreak",
+                  "> quote", "* star", "& anchor", "'single'", "x" * 2000, "", "tab\there", "\u2028sep",
+                  "emoji 😀 and 𠮷", "null", "true", "123", "[list]", "{map}", "%YAML", "@at", "`tick`",
+                  "\x7f\x85\ufeff", "\ud800"]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_title_round_trips_through_yaml(title):
+    fm = f"title: {yaml_double_quoted(title)}\n"
+    assert yaml.safe_load(fm) == {"title": title}
+
+
+def test_plain_quoted_form_kept():
+    assert yaml_double_quoted("科技创新服务助推宝安科创产业大步快跑") == '"科技创新服务助推宝安科创产业大步快跑"'
+    assert yaml_scalar("nanfangribao") == "nanfangribao"
+    assert yaml_scalar("南方日报新闻") == "南方日报新闻"
+    for awkward in ("a: b", "#x", "true", "2021", "- x", "x #y", "[a]"):
+        assert yaml.safe_load(f"k: {yaml_scalar(awkward)}") == {"k": awkward}
+
+
+def test_render_post_format():
+    post = Post(info_code="NW202112242225123833", title="标题", date=parse_date("2021-12-24 11:18:57", now=NOW),
+                category="nanfangribao", tags=["南方日报新闻"], body="<p>正文</p>",
+                link_url="http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202112242225123833")
+    text = render_post(post)
+    assert text == ('---\nlayout: post\ntitle: "标题"\ndate: 2021-12-24 11:18:57 +0800\ncategories: nanfangribao\n'
+                    'tags: 南方日报新闻\n---\n<p>正文</p>\n\n<http://finews.zning.xyz/html_News/NewsShare.html?'
+                    'infoCode=NW202112242225123833>\n\n[返回南方日报新闻](//finews.withounder.com/category/nanfangribao.html)'
+                    '｜[返回首页](//finews.withounder.com/)')
+    assert post.filename == "2021-12-24-NW202112242225123833.md"
+    meta, body = split_front_matter(text)
+    assert meta["title"] == "标题" and body.startswith("<p>正文</p>")
+    assert render_post(post, site_base="//mirror.example").endswith("[返回首页](//mirror.example/)")
