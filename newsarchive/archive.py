@@ -54,3 +54,44 @@ def inside(folder: Path, name: str) -> Path:
     if target.parent != folder.resolve():
         raise ValueError(f"unsafe file name: {name!r}")
     return target
+
+
+class ArchiveWriter:
+    """The one writer of an archive folder: post files (atomic) and their catalog rows.
+
+    ``write(code, filename, text, row)`` answers ``written``, ``unchanged`` or ``updated``; a revised
+    post's old text goes into the catalog's ``revisions`` before the file is replaced.
+    """
+
+    def __init__(self, folder: str | Path):
+        from newsarchive.catalog import Catalog
+
+        self.folder = Path(folder)
+        self.posts = self.folder / POSTS_DIR
+        self.posts.mkdir(parents=True, exist_ok=True)
+        self.removed_temps = remove_stale_temps(self.posts)
+        self.catalog = Catalog(self.folder)
+
+    def write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
+        target = inside(self.posts, filename)
+        digest = sha256_text(text)
+        row = {**row, "info_code": code, "path": filename, "sha256": digest}
+        previous = self.catalog.get(code)
+        old_path = self.posts / previous["path"] if previous else None
+        if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
+            old_path = target
+            if sha256_text(target.read_text(encoding="utf-8", errors="replace")) == digest:
+                self.catalog.record_post(row, None)
+                return "unchanged", target
+        if previous and previous["sha256"] == digest and old_path.exists():
+            self.catalog.touch(code)
+            return "unchanged", target
+        old_text = old_path.read_text(encoding="utf-8", errors="replace") if old_path and old_path.exists() else None
+        atomic_write(target, text.encode("utf-8"))
+        self.catalog.record_post(row, previous, old_text)
+        if old_path is not None and old_path.exists() and old_path.resolve() != target:
+            old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
+        return ("updated" if (previous or old_text is not None) else "written"), target
+
+    def close(self) -> None:
+        self.catalog.close()

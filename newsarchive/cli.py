@@ -1,4 +1,4 @@
-"""The ``newsarchive`` command: fetch, crawl, demo.
+"""The ``newsarchive`` command: fetch, crawl, demo, export, rebuild, stats.
 
 Each command runs Scrapy in this process (one crawl per process: Twisted's reactor cannot
 restart) with the project's settings, the command's options applied on top, and ``-s NAME=VALUE``
@@ -149,6 +149,43 @@ def cmd_demo(args) -> int:
             return cmd_crawl(args)
 
 
+def cmd_export(args) -> int:
+    from newsarchive.export import ExportError, export
+
+    try:
+        n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
+    except (ExportError, OSError) as exc:
+        print(f"newsarchive export: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported {n} {'records' if args.format == 'warc' else 'posts'} as {args.format} to {args.to}")
+    return 0
+
+
+def cmd_rebuild(args) -> int:
+    from newsarchive.rebuild import rebuild
+    from newsarchive.warc import WARC_DIR
+
+    source = Path(args.warc or Path(args.source or "output") / WARC_DIR)
+    if not source.is_dir():
+        print(f"newsarchive rebuild: no WARC folder {source}", file=sys.stderr)
+        return 1
+    counts = rebuild(source, args.output or "output")
+    print("rebuilt: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing"))
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from newsarchive.stats import archive_stats, render_table, to_json
+
+    try:
+        s = archive_stats(args.output or "output")
+    except FileNotFoundError as exc:
+        print(f"newsarchive stats: {exc}", file=sys.stderr)
+        return 1
+    print(to_json(s) if args.json else render_table(s))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="newsarchive", description="Archive a mirrored Chinese news feed.")
     ap.add_argument("--version", action="version", version=f"newsarchive {__version__}")
@@ -175,6 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
     _common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("export", help="export the archive as jsonl, csv, a Jekyll site or WARC")
+    p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc"])
+    p.add_argument("--to", required=True, type=Path, metavar="PATH")
+    p.add_argument("--output", help="the archive folder (default: output)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="posts on or after this Beijing date")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="posts on or before this Beijing date")
+    p.add_argument("--category", action="append", metavar="SLUG")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("rebuild", help="re-create every post from the WARC captures, offline")
+    p.add_argument("--output", help="the archive folder to write (default: output)")
+    p.add_argument("--source", help="the archive whose warc/ folder is read (default: output)")
+    p.add_argument("--warc", help="a folder of .warc.gz files to read instead")
+    p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("stats", help="posts per category, date range, revisions, captures, crawls, failures")
+    p.add_argument("--output", help="the archive folder (default: output)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
     return ap
 
 

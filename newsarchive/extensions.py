@@ -77,3 +77,62 @@ class StatsFile:
         stats = self.crawler.stats.get_stats()
         data = json.dumps(stats, default=str, ensure_ascii=False, indent=2, sort_keys=True)
         atomic_write(self.path, data.encode("utf-8"))
+
+
+class WarcCapture:
+    """``NEWSARCHIVE_WARC`` (default on): every 2xx response that produced or fed a post —
+    home, feed, listing, post page, share JSON — and its request, as WARC records under
+    ``<archive>/warc/`` (rolling at ``NEWSARCHIVE_WARC_MAX_BYTES``)."""
+
+    def __init__(self, crawler, folder: Path, max_bytes: int):
+        from newsarchive.warc import WarcArchive, salvage
+
+        saved = salvage(folder) if folder.is_dir() else 0
+        if saved:
+            crawler.stats.set_value("newsarchive/warc/salvaged", saved)
+        self.crawler = crawler
+        self.archive = WarcArchive(folder, max_bytes)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        if not settings.getbool("NEWSARCHIVE_WARC") or settings.getbool("NEWSARCHIVE_STDOUT"):
+            raise NotConfigured
+        from newsarchive.warc import WARC_DIR
+
+        ext = cls(crawler, Path(settings.get("NEWSARCHIVE_OUTPUT")) / WARC_DIR,
+                  settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"))
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def response_received(self, response, request, spider=None):
+        from newsarchive.middlewares import KEY, POST_URL, ROLE
+        from newsarchive.warc import H_KEY, H_ORIGIN, H_POST, H_ROLE, H_SITE
+
+        role = request.meta.get(ROLE)
+        if not role or not 200 <= response.status < 300:
+            return
+        spider = spider or self.crawler.spider
+        decode = lambda v: v.decode("latin-1") if isinstance(v, bytes) else str(v)  # noqa: E731
+        key = request.meta.get(KEY) or ""
+        if role == "post" and not key:  # a slug without the infoCode: the page says it
+            from newsarchive.encoding import decode_html
+            from newsarchive.extract import ExtractError, parse_post_page
+
+            try:
+                text = decode_html(response.body, decode(response.headers.get("Content-Type") or b""))[0]
+                key = parse_post_page(text, response.url).info_code or ""
+            except ExtractError:
+                pass
+        req_headers = [(decode(k), decode(v)) for k, vs in request.headers.items() for v in vs]
+        resp_headers = [(decode(k), decode(v)) for k, vs in response.headers.items() for v in vs]
+        reason = {200: "OK", 203: "Non-Authoritative Information"}.get(response.status, "OK")
+        self.archive.write(response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
+            H_ROLE: role, H_KEY: key, H_SITE: getattr(getattr(spider, "sitemap", None), "site", ""),
+            H_POST: request.meta.get(POST_URL) or "", H_ORIGIN: request.meta.get("origin") or "",
+        })
+        self.crawler.stats.inc_value("newsarchive/warc/records")
+
+    def spider_closed(self, spider=None, reason=None):
+        self.archive.close()

@@ -10,6 +10,8 @@ from newsarchive.catalog import Catalog
 KEY = "newsarchive_key"          # the infoCode a post link stands for (known before download)
 PAGE = "newsarchive_page"        # the post page's path on the mirror
 EXPLICIT = "newsarchive_explicit"  # asked for by a person: always fetched
+ROLE = "newsarchive_role"        # home, feed, listing, post, share, share_direct (for WARC capture)
+POST_URL = "newsarchive_post"    # the post page a share request was made for
 
 
 class KnownPostsMiddleware(BaseSpiderMiddleware):

@@ -11,7 +11,7 @@ import datetime as dt
 import html
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 

@@ -67,3 +67,38 @@ def build_post(raw: ArticleItem, now: dt.datetime | None = None) -> Post:
         body_source=raw.body_source,
         notes=notes,
     )
+
+
+def article_from_mirror(found, url: str, page: str = "", origin: str = "") -> ArticleItem:
+    """The item for a mirror post page (``extract.MirrorPost``); its body is the mirror's."""
+    return ArticleItem(
+        info_code=found.info_code or "", title=found.title, date=found.date_text,
+        category=found.category, tags=list(found.tags), body_html=found.body_html,
+        body_leading_md=found.leading_md, link_url=found.link_url, backlinks=found.backlinks,
+        share_url=found.share_url, source_url=url, body_source="mirror", page=page, origin=origin,
+    )
+
+
+def article_from_share(article, info_code: str, share_url: str, url: str, origin: str = "") -> ArticleItem:
+    """The item for a share URL fetched directly (``share.ShareArticle``)."""
+    return ArticleItem(
+        info_code=info_code, title=article.title, date=article.showtime, media_name=article.media_name,
+        body_html=article.text, share_url=share_url, source_url=url, body_source="share", origin=origin,
+    )
+
+
+def apply_share(item: ArticleItem, article) -> ArticleItem:
+    """Prefer the share host's original over the mirror's copy: body always, title and date when
+    usable; the mirror's category, tags and links stay (they are what the mirror links to)."""
+    title = clean_title(article.title) if isinstance(article.title, str) else ""
+    if title:
+        item.title = title
+    if parse_date(article.showtime) is not None:
+        item.date = article.showtime
+    item.body_html = article.text
+    item.body_source = "share"
+    if item.body_leading_md:
+        digest = item.body_leading_md.lstrip("> ").strip()
+        if digest and digest[:30] in article.text[:400]:
+            item.body_leading_md = ""  # the original already starts with the digest
+    return item

@@ -15,7 +15,7 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from newsarchive import signals as na_signals
-from newsarchive.archive import POSTS_DIR, atomic_write, inside, remove_stale_temps, sha256_text
+from newsarchive.archive import ArchiveWriter
 from newsarchive.catalog import Catalog
 from newsarchive.dates import format_date
 from newsarchive.normalize import PostError, build_post
@@ -130,7 +130,7 @@ class WriterPipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self.folder = folder
-        self.posts = folder / POSTS_DIR
+        self.writer: ArchiveWriter | None = None
         self.catalog: Catalog | None = None
         self.crawl_id = None
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
@@ -143,11 +143,10 @@ class WriterPipeline:
         return cls(crawler, Path(crawler.settings.get("NEWSARCHIVE_OUTPUT")))
 
     def open_spider(self, spider=None):
-        self.posts.mkdir(parents=True, exist_ok=True)
-        removed = remove_stale_temps(self.posts)
-        if removed:
-            logger.warning("removed %d temp file(s) left by an interrupted run", removed)
-        self.catalog = Catalog(self.folder)
+        self.writer = ArchiveWriter(self.folder)
+        if self.writer.removed_temps:
+            logger.warning("removed %d temp file(s) left by an interrupted run", self.writer.removed_temps)
+        self.catalog = self.writer.catalog
         self.crawl_id = self.catalog.start_crawl(getattr(spider or self.crawler.spider, "name", "?"))
 
     def close_spider(self, spider=None):
@@ -173,34 +172,15 @@ class WriterPipeline:
 
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
-        code, text, filename = adapter["info_code"], adapter["text"], adapter["filename"]
-        target = inside(self.posts, filename)
-        digest = sha256_text(text)
-        previous = self.catalog.get(code)
-        old_path = self.posts / previous["path"] if previous else None
-        if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
-            old_path = target
-            previous_text = target.read_text(encoding="utf-8", errors="replace")
-            if sha256_text(previous_text) == digest:
-                self.catalog.record_post(self._row(adapter, digest), None)
-                return self._outcome(adapter, "unchanged", target)
-        if previous and previous["sha256"] == digest and old_path.exists():
-            self.catalog.touch(code)
-            return self._outcome(adapter, "unchanged", target)
-        old_text = None
-        if old_path is not None and old_path.exists():
-            old_text = old_path.read_text(encoding="utf-8", errors="replace")
-        atomic_write(target, text.encode("utf-8"))
-        self.catalog.record_post(self._row(adapter, digest), previous, old_text)
-        if old_path is not None and old_path.exists() and old_path.resolve() != target:
-            old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
-        return self._outcome(adapter, "updated" if (previous or old_text is not None) else "written", target)
+        outcome, target = self.writer.write(adapter["info_code"], adapter["filename"], adapter["text"], self._row(adapter))
+        adapter["outcome"] = outcome
+        adapter["filename"] = str(target)
+        self.stats.inc_value(f"newsarchive/posts/{outcome}")
+        return item
 
-    def _row(self, adapter, digest: str) -> dict:
+    @staticmethod
+    def _row(adapter) -> dict:
         return {
-            "info_code": adapter["info_code"],
-            "path": adapter["filename"],
-            "sha256": digest,
             "title": adapter["title"],
             "date": adapter["date"],
             "category": adapter["category"],
@@ -209,12 +189,6 @@ class WriterPipeline:
             "share_url": adapter.get("share_url") or "",
             "body_source": adapter.get("body_source") or "",
         }
-
-    def _outcome(self, adapter, outcome: str, target: Path):
-        adapter["outcome"] = outcome
-        adapter["filename"] = str(target)
-        self.stats.inc_value(f"newsarchive/posts/{outcome}")
-        return adapter.item
 
 
 class StdoutWriterPipeline:

@@ -47,6 +47,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "newsarchive.extensions.Progress": 500,
     "newsarchive.extensions.StatsFile": 510,
+    "newsarchive.extensions.WarcCapture": 520,
 }
 
 # -- newsarchive's own settings -------------------------------------------------------------------
@@ -62,3 +63,5 @@ NEWSARCHIVE_STDOUT = False                    # print posts instead of writing t
 NEWSARCHIVE_STATS_FILE = ""                   # write the final stats as JSON here
 NEWSARCHIVE_PROGRESS = "auto"                 # live progress line: auto (on a TTY), on, off
 NEWSARCHIVE_PROGRESS_INTERVAL = 1.0
+NEWSARCHIVE_WARC = True                       # raw capture of every response that fed a post
+NEWSARCHIVE_WARC_MAX_BYTES = 100 * 1024 * 1024  # roll WARC files at this size

@@ -17,12 +17,10 @@ from newsarchive import signals as na_signals
 from newsarchive.encoding import decode_html
 from newsarchive.extract import ExtractError, SiteMap, feed_links, page_links, parse_post_page
 from newsarchive.failures import describe_failure
-from newsarchive.htmlclean import clean_title
 from newsarchive.infocode import infocode_from_share_url, is_share_url, share_json_url, SHARE_PATH
-from newsarchive.items import ArticleItem
-from newsarchive.middlewares import EXPLICIT, KEY, PAGE
+from newsarchive.middlewares import EXPLICIT, KEY, PAGE, POST_URL, ROLE
+from newsarchive.normalize import apply_share, article_from_mirror, article_from_share
 from newsarchive.share import ShareError, parse_share_json
-from newsarchive.dates import parse_date
 
 
 def _flag(value, default: bool) -> bool:
@@ -122,8 +120,10 @@ class MirrorSpider(scrapy.Spider):
             for slug in sorted(self.categories):
                 yield self._listing(self.sitemap.listing_url(slug))
             return
-        yield scrapy.Request(self.sitemap.url("/"), callback=self.parse_index, errback=self.page_failed)
-        yield scrapy.Request(self.sitemap.url("/feed.xml"), callback=self.parse_feed, errback=self.page_failed)
+        yield scrapy.Request(self.sitemap.url("/"), callback=self.parse_index, errback=self.page_failed,
+                             meta={ROLE: "home"})
+        yield scrapy.Request(self.sitemap.url("/feed.xml"), callback=self.parse_feed, errback=self.page_failed,
+                             meta={ROLE: "feed"})
 
     def _explicit(self, url: str):
         """A URL a person gave: share URL, mirror post, or category listing."""
@@ -137,7 +137,7 @@ class MirrorSpider(scrapy.Spider):
             share_url = f"{parts.scheme}://{parts.netloc}{SHARE_PATH}?infoCode={code}"
             yield scrapy.Request(share_json_url(share_url), callback=self.parse_share_direct,
                                  errback=self.share_direct_failed, dont_filter=True,
-                                 meta={**meta, KEY: code}, cb_kwargs={"share_url": share_url})
+                                 meta={**meta, KEY: code, ROLE: "share_direct"}, cb_kwargs={"share_url": share_url})
             return
         found = self.sitemap.classify(url)
         if found is None:
@@ -151,10 +151,11 @@ class MirrorSpider(scrapy.Spider):
             yield self._listing(target, meta)
 
     def _listing(self, url: str, meta: dict | None = None):
-        return scrapy.Request(url, callback=self.parse_listing, errback=self.page_failed, meta=dict(meta or {}))
+        return scrapy.Request(url, callback=self.parse_listing, errback=self.page_failed,
+                              meta={**(meta or {}), ROLE: "listing"})
 
     def _post(self, link, meta: dict | None = None):
-        meta = {**(meta or {}), KEY: link.info_code, PAGE: self.sitemap.local_path(link.url)}
+        meta = {**(meta or {}), KEY: link.info_code, PAGE: self.sitemap.local_path(link.url), ROLE: "post"}
         return scrapy.Request(link.url, callback=self.parse_post, errback=self.post_failed,
                               meta=meta, dont_filter=bool(meta.get(EXPLICIT)))
 
@@ -202,14 +203,7 @@ class MirrorSpider(scrapy.Spider):
         except ExtractError as exc:
             self._failed(response.url, f"not a post page: {exc}", True, origin, response.meta.get(KEY))
             return
-        page = self.sitemap.local_path(response.url) or ""
-        item = ArticleItem(
-            info_code=found.info_code or "", title=found.title, date=found.date_text,
-            category=found.category, tags=found.tags, body_html=found.body_html,
-            body_leading_md=found.leading_md, link_url=found.link_url, backlinks=found.backlinks,
-            share_url=found.share_url, source_url=response.url, body_source="mirror",
-            page=page, origin=origin,
-        )
+        item = article_from_mirror(found, response.url, self.sitemap.local_path(response.url) or "", origin)
         if not origin and item.category:  # every post's category listing is crawled too
             if self._wanted(item.category):
                 yield self._listing(self.sitemap.listing_url(item.category))
@@ -217,7 +211,8 @@ class MirrorSpider(scrapy.Spider):
             yield scrapy.Request(
                 share_json_url(found.share_url), callback=self.parse_share, errback=self.share_failed,
                 cb_kwargs={"item": item}, dont_filter=bool(origin),
-                meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries},
+                meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries,
+                      ROLE: "share", KEY: item.info_code, POST_URL: response.url},
             )
         else:
             yield item
@@ -230,18 +225,7 @@ class MirrorSpider(scrapy.Spider):
             self._share_fallback(item, str(exc))
             return item
         self.crawler.stats.inc_value("newsarchive/share/used")
-        title = clean_title(article.title) if isinstance(article.title, str) else ""
-        if title:
-            item.title = title
-        if parse_date(article.showtime) is not None:
-            item.date = article.showtime
-        item.body_html = article.text
-        item.body_source = "share"
-        if item.body_leading_md:
-            digest = item.body_leading_md.lstrip("> ").strip()
-            if digest and digest[:30] in article.text[:400]:
-                item.body_leading_md = ""
-        return item
+        return apply_share(item, article)
 
     def _share_fallback(self, item, reason: str) -> None:
         self.logger.info("share host failed for %s (%s): keeping the mirror's body", item.info_code, reason)
@@ -261,11 +245,7 @@ class MirrorSpider(scrapy.Spider):
             self._failed(share_url, str(exc), False, origin, code)
             return
         self.crawler.stats.inc_value("newsarchive/share/used")
-        yield ArticleItem(
-            info_code=code, title=article.title, date=article.showtime, media_name=article.media_name,
-            body_html=article.text, share_url=share_url, source_url=response.url, body_source="share",
-            origin=origin,
-        )
+        yield article_from_share(article, code, share_url, response.url, origin)
 
     def share_direct_failed(self, failure):
         reason, permanent = describe_failure(failure)

@@ -1,0 +1,229 @@
+"""Export the archive: JSON Lines, CSV, a ready-to-build Jekyll site, or its WARC captures.
+
+Everything streams: catalog rows come from a sqlite cursor and each post file is read when its row
+comes up, so memory stays flat however big the archive. JSON Lines and CSV are written by Scrapy's
+own item exporters.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import shutil
+from pathlib import Path
+
+from newsarchive.archive import POSTS_DIR, atomic_write
+from newsarchive.catalog import Catalog
+from newsarchive.post import PostFormatError, split_front_matter, yaml_double_quoted, yaml_scalar
+
+FIELDS = ["infoCode", "title", "date", "category", "tags", "body", "link_url", "share_url", "source_url",
+          "body_source", "first_seen", "last_seen", "revisions"]
+
+
+class ExportError(ValueError):
+    """A bad filter or target; one line for the person who asked."""
+
+
+def _check_date(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ExportError(f"--{name} takes a date YYYY-MM-DD, got {value!r}") from None
+
+
+def select(catalog: Catalog, since=None, until=None, categories=None):
+    """Catalog rows matching the filters (Beijing dates, inclusive), streamed in date order."""
+    since, until = _check_date(since, "since"), _check_date(until, "until")
+    clauses, params = [], []
+    if since:
+        clauses.append("substr(date, 1, 10) >= ?")
+        params.append(since)
+    if until:
+        clauses.append("substr(date, 1, 10) <= ?")
+        params.append(until)
+    if categories:
+        clauses.append(f"category IN ({', '.join('?' * len(categories))})")
+        params.extend(categories)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    return catalog.iter_posts(where, tuple(params))
+
+
+def split_body(body: str) -> tuple[str, str]:
+    """``(article, link URL)`` from a post body: the article ends at the ``<url>`` autolink line."""
+    parts = body.split("\n\n")
+    for i, part in enumerate(parts):
+        if part.startswith("<http") and part.endswith(">") and "\n" not in part:
+            return "\n\n".join(parts[:i]), part[1:-1]
+    return body.split("\n\n[返回", 1)[0], ""
+
+
+def records(folder: Path, rows):
+    """One export record per row, read from its post file."""
+    posts = folder / POSTS_DIR
+    for row in rows:
+        try:
+            text = (posts / row["path"]).read_text("utf-8")
+            _, body = split_front_matter(text)
+        except (OSError, PostFormatError):
+            continue
+        article, link = split_body(body)
+        date = dt.datetime.strptime(row["date"], "%Y-%m-%d %H:%M:%S %z").isoformat()
+        yield {
+            "infoCode": row["info_code"], "title": row["title"], "date": date, "category": row["category"],
+            "tags": row["tags"], "body": article, "link_url": link, "share_url": row["share_url"],
+            "source_url": row["source_url"], "body_source": row["body_source"], "first_seen": row["first_seen"],
+            "last_seen": row["last_seen"], "revisions": row["revisions"],
+        }, row, text
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.part")
+
+
+def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
+    from scrapy.exporters import CsvItemExporter, JsonLinesItemExporter
+
+    tmp = _tmp(target)
+    count = 0
+    with open(tmp, "wb") as fh:
+        if fmt == "jsonl":
+            exporter = JsonLinesItemExporter(fh, ensure_ascii=False, encoding="utf-8")
+        else:
+            # UTF-8 with a BOM: spreadsheet programs then read the Chinese text right
+            fh.write("\ufeff".encode("utf-8"))
+            exporter = CsvItemExporter(fh, include_headers_line=True, fields_to_export=FIELDS, encoding="utf-8")
+        exporter.start_exporting()
+        for record, _, _ in records(folder, rows):
+            exporter.export_item(record)
+            count += 1
+        exporter.finish_exporting()
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    return count
+
+
+JEKYLL_CONFIG = """title: {title}
+description: newsarchive export
+timezone: Asia/Shanghai
+markdown: kramdown
+permalink: /:categories/:year/:month/:day/:title:output_ext
+exclude: [README.md]
+"""
+LAYOUT_DEFAULT = """<!DOCTYPE html>
+<html lang="zh-CN">
+  <head>
+    <meta charset="UTF-8">
+    <title>{{ page.title | escape }} | {{ site.title | escape }}</title>
+  </head>
+  <body>
+    <div class="wrapper">
+      <header><h1><a href="{{ '/' | relative_url }}">{{ site.title | escape }}</a></h1></header>
+      <section>
+      {{ content }}
+      </section>
+    </div>
+  </body>
+</html>
+"""
+LAYOUT_POST = """---
+layout: default
+---
+<small>(GMT+8, Asia/Shanghai, CST) {{ page.date | date: "%Y-%m-%d %H:%M:%S" }}</small>
+<h1>{{ page.title | escape }}</h1>
+
+{{ content }}
+
+{% if page.tags.size > 0 %}<small>tags: {% for tag in page.tags %}<em>{{ tag | escape }}</em>{% endfor %}</small>{% endif %}
+"""
+LAYOUT_CATEGORY = """---
+layout: default
+---
+<h2>{{ page.title | escape }}</h2>
+{{ content }}
+"""
+
+
+def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消息") -> int:
+    """A Jekyll site at ``target``: config, layouts, ``_posts/`` and one page per category
+    listing its posts (by ``post_url``, so category slugs with spaces work)."""
+    if target.exists() and any(target.iterdir()):
+        raise ExportError(f"{target} exists and is not empty")
+    (target / "_layouts").mkdir(parents=True, exist_ok=True)
+    (target / "_posts").mkdir(exist_ok=True)
+    (target / "category").mkdir(exist_ok=True)
+    (target / "_config.yml").write_text(JEKYLL_CONFIG.format(title=yaml_scalar(site_title)), "utf-8")
+    (target / "_layouts" / "default.html").write_text(LAYOUT_DEFAULT, "utf-8")
+    (target / "_layouts" / "post.html").write_text(LAYOUT_POST, "utf-8")
+    (target / "_layouts" / "category.html").write_text(LAYOUT_CATEGORY, "utf-8")
+    lists: dict[str, list[str]] = {}
+    titles: dict[str, str] = {}
+    count = 0
+    for _, row, text in records(folder, rows):
+        shutil.copyfile(folder / POSTS_DIR / row["path"], target / "_posts" / row["path"])
+        stem = row["path"][:-3]
+        lists.setdefault(row["category"], []).append(
+            f'<li><a href="{{% post_url {stem} %}}">{html.escape(row["title"]) or stem}</a></li>')
+        titles.setdefault(row["category"], row["tags"])
+        count += 1
+    index = []
+    for category, items in lists.items():
+        page = target / "category" / f"{category}.html"
+        front = f"---\nlayout: category\ntitle: {yaml_double_quoted(titles[category] or category)}\n---\n"
+        atomic_write(page, (front + "<ul>\n" + "\n".join(reversed(items)) + "\n</ul>\n").encode("utf-8"))
+        index.append(f'<li><a href="{{{{ \'/category/{html.escape(category)}.html\' | relative_url }}}}">'
+                     f"{html.escape(titles[category] or category)}</a> ({len(items)})</li>")
+    (target / "index.html").write_text("---\nlayout: default\ntitle: 首页\n---\n<ul>\n" + "\n".join(index) + "\n</ul>\n", "utf-8")
+    return count
+
+
+def export_warc(folder: Path, rows, target: Path) -> int:
+    """The raw captures (post pages, share answers, with their requests) of the exported posts."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    from newsarchive.warc import H_KEY, H_ROLE, WARC_DIR, warc_files
+
+    wanted = {row["info_code"] for row in rows}
+    tmp = _tmp(target)
+    count = 0
+    with open(tmp, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for path in warc_files(folder / WARC_DIR):
+            with open(path, "rb") as fh:
+                keep_ids = set()
+                for record in ArchiveIterator(fh):
+                    h = record.rec_headers
+                    if record.rec_type == "response" and h.get_header(H_ROLE) in ("post", "share", "share_direct"):
+                        if h.get_header(H_KEY) in wanted:
+                            keep_ids.add(h.get_header("WARC-Record-ID"))
+                            writer.write_record(record)
+                            count += 1
+                    elif record.rec_type == "request" and h.get_header("WARC-Concurrent-To") in keep_ids:
+                        writer.write_record(record)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target)
+    return count
+
+
+def export(folder: str | Path, fmt: str, target: str | Path, since=None, until=None, categories=None) -> int:
+    folder, target = Path(folder), Path(target)
+    catalog = Catalog(folder, readonly=True)
+    if catalog.db is None:
+        raise ExportError(f"no archive in {folder} (no {Catalog.FILENAME})")
+    rows = select(catalog, since, until, categories)
+    try:
+        if fmt in ("jsonl", "csv"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return export_lines(folder, rows, target, fmt)
+        if fmt == "jekyll":
+            return export_jekyll(folder, rows, target)
+        if fmt == "warc":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return export_warc(folder, list(rows), target)
+        raise ExportError(f"unknown format {fmt!r}")
+    finally:
+        catalog.close()

@@ -1,0 +1,152 @@
+"""Raw capture in WARC (warcio): every response that produced or fed a post, with its request.
+
+Files roll under ``<archive>/warc/`` as ``newsarchive-<UTC stamp>-<n>.warc.gz``; a file being
+written is named ``….warc.gz.open`` and renamed when closed, so a killed run never leaves a file
+that looks finished (the next run salvages the whole records of an ``.open`` file). Each response
+record carries newsarchive's own fields — role (home, feed, listing, post, share, share_direct),
+infoCode, site, and the post a share answer was for — that ``rebuild`` and ``export --format warc``
+read back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from newsarchive import __version__
+
+logger = logging.getLogger(__name__)
+
+WARC_DIR = "warc"
+OPEN_SUFFIX = ".open"
+H_ROLE, H_KEY, H_SITE, H_POST, H_ORIGIN = (
+    "WARC-Newsarchive-Role", "WARC-Newsarchive-InfoCode", "WARC-Newsarchive-Site",
+    "WARC-Newsarchive-Post", "WARC-Newsarchive-Origin")
+_DROP_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+
+
+@dataclass
+class Capture:
+    url: str
+    role: str
+    key: str
+    site: str
+    post_url: str
+    origin: str
+    date: dt.datetime
+    status: int
+    content_type: str
+    body: bytes
+
+
+class WarcArchive:
+    """Rolling gzipped WARC files in ``folder``; one writer per process."""
+
+    def __init__(self, folder: str | Path, max_bytes: int = 100 * 1024 * 1024):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.fh = None
+        self.path: Path | None = None
+        self.writer = None
+        self.serial = 0
+        self.records = 0
+
+    def _open(self) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S%f")
+        self.serial += 1
+        self.path = self.folder / f"newsarchive-{stamp}-{os.getpid()}-{self.serial:05d}.warc.gz"
+        self.fh = open(str(self.path) + OPEN_SUFFIX, "wb")
+        self.writer = WARCWriter(self.fh, gzip=True)
+        info = self.writer.create_warcinfo_record(self.path.name, {
+            "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1"})
+        self.writer.write_record(info)
+
+    def write(self, url: str, request_headers: list[tuple[str, str]], status: str,
+              response_headers: list[tuple[str, str]], body: bytes, fields: dict[str, str]) -> None:
+        if self.fh is None:
+            self._open()
+        headers = [(k, v) for k, v in response_headers if k.lower() not in _DROP_HEADERS]
+        headers.append(("Content-Length", str(len(body))))
+        http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
+        warc_headers = {k: v for k, v in fields.items() if v}
+        response = self.writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                  http_headers=http, warc_headers_dict=warc_headers)
+        target = url.split("://", 1)[-1]
+        path = "/" + target.split("/", 1)[1] if "/" in target else "/"
+        req_http = StatusAndHeaders(f"GET {path} HTTP/1.1", request_headers, is_http_request=True)
+        request = self.writer.create_warc_record(url, "request", payload=io.BytesIO(b""), http_headers=req_http)
+        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        self.writer.write_record(response)
+        self.writer.write_record(request)
+        self.fh.flush()
+        self.records += 1
+        if self.fh.tell() >= self.max_bytes:
+            self.close()
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+            os.replace(str(self.path) + OPEN_SUFFIX, self.path)
+            self.fh = None
+
+
+def salvage(folder: str | Path) -> int:
+    """Turn ``.open`` files left by a killed run into finished files holding their whole records."""
+    folder = Path(folder)
+    saved = 0
+    for stale in sorted(folder.glob(f"*.warc.gz{OPEN_SUFFIX}")):
+        final = stale.with_name(stale.name[: -len(OPEN_SUFFIX)])
+        good_end = 0
+        with open(stale, "rb") as fh:
+            try:
+                it = ArchiveIterator(fh)
+                for record in it:
+                    it.read_to_end(record)
+                    good_end = it.get_record_offset() + it.get_record_length()
+                    saved += 1
+            except Exception:  # noqa: BLE001 - a truncated tail is expected after kill -9
+                pass
+        if good_end:
+            with open(stale, "rb") as src, open(str(final) + ".salvage", "wb") as dst:
+                dst.write(src.read(good_end))
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(str(final) + ".salvage", final)
+        stale.unlink()
+    return saved
+
+
+def warc_files(folder: str | Path) -> list[Path]:
+    return sorted(Path(folder).glob("*.warc.gz"))
+
+
+def iter_captures(paths) -> "iter[Capture]":
+    """Response records with newsarchive's fields, in file order then record order."""
+    for path in paths:
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type != "response":
+                    continue
+                h = record.rec_headers
+                role = h.get_header(H_ROLE)
+                if not role:
+                    continue
+                date = dt.datetime.fromisoformat(h.get_header("WARC-Date").replace("Z", "+00:00"))
+                yield Capture(
+                    url=h.get_header("WARC-Target-URI"), role=role, key=h.get_header(H_KEY) or "",
+                    site=h.get_header(H_SITE) or "", post_url=h.get_header(H_POST) or "",
+                    origin=h.get_header(H_ORIGIN) or "", date=date,
+                    status=int(record.http_headers.get_statuscode() or 0),
+                    content_type=record.http_headers.get_header("Content-Type") or "",
+                    body=record.content_stream().read(),
+                )
