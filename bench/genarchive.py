@@ -33,7 +33,7 @@ def generate(out: Path, n: int, chunk: int = 5000) -> None:
             text = render_post(post)
             (posts_dir / post.filename).write_text(text, "utf-8")
             rows.append((code, post.filename, sha256_text(text), post.title, format_date(post.date), post.category,
-                         src.tag, "", post.share_url, "share", stamp, stamp, 0))
+                         src.tag, "", post.share_url, "share", stamp, stamp, 0, "_posts"))
         db.executemany(f"INSERT INTO posts ({', '.join(POST_FIELDS)}) VALUES ({', '.join('?' * len(POST_FIELDS))})", rows)
         db.commit()
     db.close()

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 POSTS_DIR = "_posts"
+OLD_POSTS_DIR = "old_post"   # where the mirror's own updater moved posts past their days
 TEMP_PREFIX = ".tmp-"
 
 
@@ -73,11 +74,12 @@ class ArchiveWriter:
         self.catalog = Catalog(self.folder)
 
     def write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
-        target = inside(self.posts, filename)
-        digest = sha256_text(text)
-        row = {**row, "info_code": code, "path": filename, "sha256": digest}
         previous = self.catalog.get(code)
-        old_path = self.posts / previous["path"] if previous else None
+        location = previous["location"] if previous else POSTS_DIR
+        target = inside(self.folder / location, filename)
+        digest = sha256_text(text)
+        row = {**row, "info_code": code, "path": filename, "sha256": digest, "location": location}
+        old_path = self.folder / location / previous["path"] if previous else None
         if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
             old_path = target
             if sha256_text(target.read_text(encoding="utf-8", errors="replace")) == digest:
@@ -92,6 +94,24 @@ class ArchiveWriter:
         if old_path is not None and old_path.exists() and old_path.resolve() != target:
             old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
         return ("updated" if (previous or old_text is not None) else "written"), target
+
+    def retire(self, days: int, now=None) -> int:
+        """Move posts dated more than ``days`` days ago to ``old_post/`` (still in the catalog)."""
+        import datetime as dt
+
+        from newsarchive.dates import BEIJING, format_date
+
+        cutoff = format_date((now or dt.datetime.now(BEIJING)) - dt.timedelta(days=days))
+        old = self.folder / OLD_POSTS_DIR
+        moved = 0
+        for row in list(self.catalog.iter_posts("WHERE location = ? AND date < ?", (POSTS_DIR, cutoff))):
+            source = self.posts / row["path"]
+            if source.exists():
+                old.mkdir(exist_ok=True)
+                os.replace(source, inside(old, row["path"]))
+            self.catalog.move(row["info_code"], OLD_POSTS_DIR)
+            moved += 1
+        return moved
 
     def close(self) -> None:
         self.catalog.close()

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS posts (
     body_source TEXT NOT NULL,
     first_seen  TEXT NOT NULL,
     last_seen   TEXT NOT NULL,
-    revisions   INTEGER NOT NULL DEFAULT 0
+    revisions   INTEGER NOT NULL DEFAULT 0,
+    location    TEXT NOT NULL DEFAULT '_posts'
 );
 CREATE INDEX IF NOT EXISTS posts_category ON posts (category, date);
 CREATE TABLE IF NOT EXISTS revisions (
@@ -62,7 +63,7 @@ CREATE TABLE IF NOT EXISTS crawls (
 """
 
 POST_FIELDS = ("info_code", "path", "sha256", "title", "date", "category", "tags", "source_url",
-               "share_url", "body_source", "first_seen", "last_seen", "revisions")
+               "share_url", "body_source", "first_seen", "last_seen", "revisions", "location")
 
 
 def now_text() -> str:
@@ -135,7 +136,8 @@ class Catalog:
         if previous is None:
             self.db.execute(
                 f"INSERT OR REPLACE INTO posts ({', '.join(POST_FIELDS)}) VALUES ({', '.join('?' * len(POST_FIELDS))})",
-                tuple({**row, "first_seen": stamp, "last_seen": stamp, "revisions": 0}[f] for f in POST_FIELDS),
+                tuple({"location": "_posts", **row, "first_seen": stamp, "last_seen": stamp, "revisions": 0}[f]
+                      for f in POST_FIELDS),
             )
         else:
             revised = previous["sha256"] != row["sha256"]
@@ -179,6 +181,10 @@ class Catalog:
             "UPDATE crawls SET finished = ?, new = ?, updated = ?, unchanged = ?, failed = ?, reason = ? WHERE id = ?",
             (now_text(), new, updated, unchanged, failed, reason, crawl_id),
         )
+        self.db.commit()
+
+    def move(self, info_code: str, location: str) -> None:
+        self.db.execute("UPDATE posts SET location = ? WHERE info_code = ?", (location, info_code))
         self.db.commit()
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""The ``newsarchive`` command: fetch, crawl, demo, export, rebuild, stats.
+"""The ``newsarchive`` command: fetch, crawl, demo, schedule, export, rebuild, stats.
 
 Each command runs Scrapy in this process (one crawl per process: Twisted's reactor cannot
 restart) with the project's settings, the command's options applied on top, and ``-s NAME=VALUE``
@@ -55,6 +55,24 @@ def _settings(args, **own):
     return settings
 
 
+def _locked(args, what: str):
+    """The archive lock for this command, or an exit with status 75 if another process has it."""
+    from newsarchive.lock import EX_TEMPFAIL, ArchiveLock, ArchiveLocked
+
+    lock = ArchiveLock(args.output or "output", what)
+    if lock.inherited():
+        return None
+    try:
+        lock.acquire()
+    except ArchiveLocked as exc:
+        print(f"newsarchive {what}: {exc}", file=sys.stderr)
+        raise SystemExit(EX_TEMPFAIL)
+    if lock.took_over:
+        print(f"newsarchive {what}: took over the lock left by pid {lock.took_over.get('pid')} "
+              f"({lock.took_over.get('what')}), which is no longer running", file=sys.stderr)
+    return lock
+
+
 def _run(settings, spider_name: str, **kwargs):
     from scrapy.crawler import CrawlerProcess
 
@@ -80,9 +98,14 @@ def cmd_fetch(args) -> int:
     if not urls:
         return 1
     site = args.site or _site_of(urls)
+    lock = None if args.stdout else _locked(args, "fetch")
     settings = _settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_STDOUT=args.stdout or None,
                          NEWSARCHIVE_SHARE=False if args.no_share else None)
-    crawler = _run(settings, "fetch", urls=urls, site=site)
+    try:
+        crawler = _run(settings, "fetch", urls=urls, site=site)
+    finally:
+        if lock:
+            lock.release()
     report = crawler.spider.report
     out = sys.stderr if args.stdout else sys.stdout
     ok = not bad
@@ -124,9 +147,16 @@ def cmd_crawl(args) -> int:
     kwargs = {"site": settings.get("NEWSARCHIVE_SITE")}
     if args.category:
         kwargs["category"] = args.category
-    crawler = _run(settings, "mirror", **kwargs)
+    lock = _locked(args, "crawl")
+    try:
+        crawler = _run(settings, "mirror", **kwargs)
+    finally:
+        if lock:
+            lock.release()
     stats = crawler.stats.get_stats()
     print(f"crawl {stats.get('finish_reason', '?')}: {summary(stats)}")
+    if stats.get("finish_reason") == "shutdown":
+        return 0  # stopped by SIGTERM/SIGINT: what was in hand is written, the rest waits
     pages_ok = sum(stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings"))
     if not pages_ok:
         print(f"newsarchive: no page of {kwargs['site']} could be read", file=sys.stderr)
@@ -147,6 +177,33 @@ def cmd_demo(args) -> int:
             args.site, args.category, args.refresh = server.url, None, False
             args.no_share = False
             return cmd_crawl(args)
+
+
+def cmd_schedule(args) -> int:
+    from newsarchive.schedule import Scheduler, Timetable, parse_every
+
+    try:
+        timetable = Timetable(parse_every(args.every) if args.every else None, args.cron)
+    except ValueError as exc:
+        print(f"newsarchive schedule: {exc}", file=sys.stderr)
+        return 2
+    crawl_args = []
+    if args.site:
+        crawl_args += ["--site", args.site]
+    for slug in args.category or []:
+        crawl_args += ["--category", slug]
+    if args.no_share:
+        crawl_args.append("--no-share")
+    for pair in args.set or []:
+        crawl_args += ["-s", pair]
+    output = Path(args.output or "output")
+    lock = _locked(args, "schedule")
+    try:
+        return Scheduler(crawl_args, output, timetable, runs=args.runs, commit=args.git_commit,
+                         keep_days=args.keep_days, log=lambda line: print(line, flush=True)).run()
+    finally:
+        if lock:
+            lock.release()
 
 
 def cmd_export(args) -> int:
@@ -212,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
     _common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("schedule", help="incremental crawls now and then every interval, never overlapping")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--every", metavar="DURATION", help="30s, 5m, 2h, 1d")
+    when.add_argument("--cron", metavar="EXPR", help='a cron expression, e.g. "1-59/5 * * * *" (local time)')
+    p.add_argument("--runs", type=int, help="stop after this many runs (default: run until stopped)")
+    p.add_argument("--git-commit", action="store_true", help="commit changed posts in the archive's git repository")
+    p.add_argument("--keep-days", type=int, metavar="N", help="move posts older than N days to old_post/")
+    p.add_argument("--site", default=None)
+    p.add_argument("--category", action="append", metavar="SLUG")
+    p.add_argument("--no-share", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("export", help="export the archive as jsonl, csv, a Jekyll site or WARC")
     p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc"])

@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from newsarchive.archive import POSTS_DIR, atomic_write
+from newsarchive.archive import atomic_write
 from newsarchive.catalog import Catalog
 from newsarchive.post import PostFormatError, yaml_double_quoted, yaml_scalar
 
@@ -79,10 +79,10 @@ def iso_date(catalog_date: str) -> str:
 
 def records(folder: Path, rows):
     """One export record per row, read from its post file (streamed)."""
-    posts = os.path.join(folder, POSTS_DIR)   # plain strings: pathlib costs ~10 µs a post here
+    base = str(folder)   # plain strings: pathlib costs ~10 µs a post here
     for row in rows:
         try:
-            with open(os.path.join(posts, row["path"]), "rb") as fh:
+            with open(os.path.join(base, row["location"], row["path"]), "rb") as fh:
                 text = fh.read().decode("utf-8")
             body = post_body(text)
         except (OSError, PostFormatError, UnicodeDecodeError):
@@ -183,7 +183,7 @@ def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消
     titles: dict[str, str] = {}
     count = 0
     for _, row, text in records(folder, rows):
-        shutil.copyfile(folder / POSTS_DIR / row["path"], target / "_posts" / row["path"])
+        shutil.copyfile(folder / row["location"] / row["path"], target / "_posts" / row["path"])
         stem = row["path"][:-3]
         lists.setdefault(row["category"], []).append(
             f'<li><a href="{{% post_url {stem} %}}">{html.escape(row["title"]) or stem}</a></li>')

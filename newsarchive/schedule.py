@@ -1,0 +1,171 @@
+"""``newsarchive schedule``: an incremental crawl now and then every interval (or on a cron
+expression), each in a fresh process — Scrapy's reactor cannot restart in one process.
+
+The scheduler holds the archive lock for its whole life; its crawls run under it. A run still going
+when the next is due makes that one skip (logged): runs never overlap. SIGTERM/SIGINT are passed to
+the running crawl, which finishes the post in hand and closes the catalog and WARC cleanly; then the
+scheduler exits 0.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from newsarchive.dates import BEIJING
+from newsarchive.lock import PARENT_ENV
+
+_EVERY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_every(text: str) -> float:
+    """``30s``, ``5m``, ``2h``, ``1d`` (a bare number is seconds) → seconds."""
+    m = _EVERY.match(text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"--every takes a duration like 30s, 5m, 2h, 1d; got {text!r}")
+    return float(m.group(1)) * _UNITS[(m.group(2) or "").lower() or None]
+
+
+class Timetable:
+    """When runs are due: a fixed interval from the start, or a cron expression (croniter)."""
+
+    def __init__(self, every: float | None = None, cron: str | None = None):
+        if (every is None) == (cron is None):
+            raise ValueError("give one of --every or --cron")
+        self.every = every
+        if cron is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(cron):
+                raise ValueError(f"not a cron expression: {cron!r}")
+            self.cron = croniter(cron, dt.datetime.now().astimezone())  # the machine's time, as cron
+        else:
+            self.cron = None
+
+    def first(self, now: float) -> float:
+        return now if self.cron is None else self.next(now)
+
+    def next(self, after: float) -> float:
+        if self.cron is None:
+            return after + self.every
+        return self.cron.get_next(float, start_time=after)
+
+
+def git_commit(folder: Path, new: int, updated: int, moved: int = 0) -> str | None:
+    """Commit the changed posts in the archive folder's git repository (made if missing)."""
+    if not (new or updated or moved):
+        return None
+    git = ["git", "-C", str(folder), "-c", "user.name=newsarchive", "-c", "user.email=newsarchive@localhost"]
+    if not (folder / ".git").exists():
+        subprocess.run(git + ["init", "-q"], check=True)
+    paths = [p for p in ("_posts", "old_post") if (folder / p).exists()]
+    subprocess.run(git + ["add", "-A", "--", *paths], check=True)
+    if subprocess.run(git + ["diff", "--cached", "--quiet"]).returncode == 0:
+        return None
+    stamp = dt.datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M +0800")
+    message = f"archive {stamp}: {new} new, {updated} updated" + (f", {moved} moved to old_post" if moved else "")
+    subprocess.run(git + ["commit", "-q", "-m", message], check=True)
+    return message
+
+
+class Scheduler:
+    def __init__(self, crawl_args: list[str], output: Path, timetable: Timetable, runs: int | None = None,
+                 commit: bool = False, keep_days: int | None = None, log=print):
+        self.crawl_args = crawl_args
+        self.output = output
+        self.timetable = timetable
+        self.runs = runs
+        self.commit = commit
+        self.keep_days = keep_days
+        self.log = log
+        self.child: subprocess.Popen | None = None
+        self.stopping = False
+
+    def _signal(self, signum, frame):
+        self.stopping = True
+        if self.child and self.child.poll() is None:
+            self.log(f"{_now()} stopping: passing {signal.Signals(signum).name} to the running crawl")
+            self.child.send_signal(signal.SIGTERM)
+        else:
+            self.log(f"{_now()} stopping")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._signal)
+        signal.signal(signal.SIGINT, self._signal)
+        done = 0
+        due = self.timetable.first(time.time())
+        while not self.stopping and (self.runs is None or done < self.runs):
+            wait = due - time.time()
+            if wait > 0:
+                time.sleep(min(wait, 0.2))
+                continue
+            done += 1
+            due = self._one_run(done, due)
+        return 0
+
+    def _one_run(self, number: int, due: float) -> float:
+        fd, stats_path = tempfile.mkstemp(prefix="newsarchive-run-", suffix=".json")
+        os.close(fd)
+        started = time.time()
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        cmd = [sys.executable, "-m", "newsarchive", "crawl", *self.crawl_args, "--output", str(self.output),
+               "--stats-file", stats_path, "-s", "NEWSARCHIVE_PROGRESS=off"]
+        self.child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        nxt = self.timetable.next(due)
+        while self.child.poll() is None:
+            if time.time() >= nxt:
+                self.log(f"{_now()} run skipped (due {_clock(nxt)}): run {number} is still going")
+                nxt = self.timetable.next(nxt)
+            time.sleep(0.1)
+        stderr = self.child.stderr.read() if self.child.stderr else ""
+        code = self.child.returncode
+        self.child = None
+        try:
+            stats = json.loads(Path(stats_path).read_text("utf-8") or "{}")
+        except (OSError, ValueError):
+            stats = {}
+        finally:
+            Path(stats_path).unlink(missing_ok=True)
+        get = lambda k: stats.get(f"newsarchive/posts/{k}", 0)  # noqa: E731
+        new, updated = get("written"), get("updated")
+        line = (f"{_now()} run {number}: start {_clock(started)}, new {new}, updated {updated}, "
+                f"unchanged {get('unchanged')}, skipped known {get('skipped_known')}, failed {get('failed')}, "
+                f"duration {time.time() - started:.1f}s, exit {code}")
+        if code and stderr.strip():
+            line += f" ({stderr.strip().splitlines()[-1][:200]})"
+        self.log(line)
+        moved = 0
+        if self.keep_days is not None:
+            from newsarchive.archive import ArchiveWriter
+
+            writer = ArchiveWriter(self.output)
+            try:
+                moved = writer.retire(self.keep_days)
+            finally:
+                writer.close()
+            if moved:
+                self.log(f"{_now()} moved {moved} post(s) older than {self.keep_days} days to old_post/")
+        if self.commit:
+            try:
+                message = git_commit(self.output, new, updated, moved)
+                if message:
+                    self.log(f"{_now()} committed: {message}")
+            except (subprocess.CalledProcessError, OSError) as exc:
+                self.log(f"{_now()} git commit failed: {exc}")
+        return nxt
+
+
+def _now() -> str:
+    return dt.datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _clock(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, BEIJING).strftime("%H:%M:%S")
