@@ -119,6 +119,13 @@ class Catalog:
             return False
         return self.db.execute("SELECT 1 FROM ignored_pages WHERE page = ?", (page,)).fetchone() is not None
 
+    def permanent_failure(self, url: str) -> str | None:
+        """When a URL last failed for good (404, oversize…), else None."""
+        if self._reader() is None:
+            return None
+        row = self.db.execute("SELECT last_seen FROM failures WHERE url = ? AND permanent = 1", (url,)).fetchone()
+        return row[0] if row else None
+
     def count(self) -> int:
         return 0 if self._reader() is None else self.db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
 

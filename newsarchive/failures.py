@@ -22,5 +22,7 @@ def describe_failure(failure) -> tuple[str, bool]:
     if name in ("CancelledError", "DownloadCancelledError") or "cancel" in text.lower():
         return "download cancelled (too large?)", True
     if name == "IgnoreRequest":
+        if "redirect" in text.lower():
+            return "redirect loop (max redirections reached)", False
         return text or "request ignored (robots.txt?)", True
     return f"{name}: {text}" if text else name, False

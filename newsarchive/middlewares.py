@@ -1,6 +1,8 @@
 """Spider middleware that skips post pages already in the catalog (the incremental crawl)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from scrapy.exceptions import NotConfigured
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
@@ -17,12 +19,15 @@ POST_URL = "newsarchive_post"    # the post page a share request was made for
 class KnownPostsMiddleware(BaseSpiderMiddleware):
     """Drops requests for posts whose infoCode (from the link's slug) is already archived, and for
     pages known to carry no article, unless ``NEWSARCHIVE_REFRESH`` is on. Counted as
-    ``newsarchive/posts/skipped_known``."""
+    ``newsarchive/posts/skipped_known``. Post pages that failed for good (404, oversize) are not
+    tried again until ``NEWSARCHIVE_RETRY_PERMANENT_AFTER`` seconds have passed
+    (``newsarchive/posts/skipped_failed``)."""
 
     def __init__(self, crawler, catalog: Catalog):
         super().__init__(crawler)
         self.catalog = catalog
         self.stats = crawler.stats
+        self.retry_after = crawler.settings.getfloat("NEWSARCHIVE_RETRY_PERMANENT_AFTER", 86400)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -42,4 +47,14 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
         if (key and self.catalog.known(key)) or (page and not key and self.catalog.ignored(page)):
             self.stats.inc_value("newsarchive/posts/skipped_known")
             return None
+        if page and self._failed_recently(request.url):
+            self.stats.inc_value("newsarchive/posts/skipped_failed")
+            return None
         return request
+
+    def _failed_recently(self, url: str) -> bool:
+        when = self.catalog.permanent_failure(url)
+        if when is None:
+            return False
+        age = dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(when)
+        return age.total_seconds() < self.retry_after

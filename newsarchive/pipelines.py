@@ -143,7 +143,7 @@ class WriterPipeline:
         return cls(crawler, Path(crawler.settings.get("NEWSARCHIVE_OUTPUT")))
 
     def open_spider(self, spider=None):
-        self.writer = ArchiveWriter(self.folder)
+        self.writer = ArchiveWriter(self.folder, fsync=self.crawler.settings.getbool("NEWSARCHIVE_FSYNC", True))
         if self.writer.removed_temps:
             logger.warning("removed %d temp file(s) left by an interrupted run", self.writer.removed_temps)
         self.catalog = self.writer.catalog

@@ -15,6 +15,9 @@ USER_AGENT = f"newsarchive/{__version__} (+{HOME_PAGE})"
 ROBOTSTXT_OBEY = True
 
 CONCURRENT_REQUESTS = 16
+# our pipelines are synchronous: processing a response's items concurrently buys nothing, and
+# Scrapy starts CONCURRENT_ITEMS tasks per response (100 by default: ~20% of the crawl's CPU)
+CONCURRENT_ITEMS = 1
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0.25
 AUTOTHROTTLE_ENABLED = True
@@ -65,3 +68,5 @@ NEWSARCHIVE_PROGRESS = "auto"                 # live progress line: auto (on a T
 NEWSARCHIVE_PROGRESS_INTERVAL = 1.0
 NEWSARCHIVE_WARC = True                       # raw capture of every response that fed a post
 NEWSARCHIVE_WARC_MAX_BYTES = 100 * 1024 * 1024  # roll WARC files at this size
+NEWSARCHIVE_RETRY_PERMANENT_AFTER = 24 * 3600  # a 404/oversize post page is tried again after a day
+NEWSARCHIVE_FSYNC = True                      # fsync each post before its rename (power-loss safety)

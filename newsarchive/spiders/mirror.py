@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 
 from newsarchive import signals as na_signals
@@ -183,19 +184,45 @@ class MirrorSpider(scrapy.Spider):
         for url in links.next_pages:
             yield self._listing(url, inherited)
 
+    def _cut_short(self, response, end: bytes = b"</html>"):
+        """A page cut short (the mirror's pages all end with ``</html>``) is retried the Scrapy way
+        (RETRY_TIMES), then counted as a transient failure. Yields the retry, if any; returns
+        True when the page is unusable."""
+        if end in response.body[-4096:].lower():
+            return False
+        self.crawler.stats.inc_value("newsarchive/pages/truncated")
+        retry = get_retry_request(response.request, spider=self, reason="truncated page")
+        if retry is None:
+            meta = response.meta
+            self._failed(response.url, "truncated page (retries exhausted)", False, meta.get("origin", ""),
+                         meta.get(KEY), what="posts" if meta.get(ROLE) == "post" else "pages")
+        return retry or True
+
     def parse_index(self, response):
+        if cut := self._cut_short(response):
+            yield from ([] if cut is True else [cut])
+            return
         self.crawler.stats.inc_value("newsarchive/pages/home")
         yield from self._follow_links(page_links(self._text(response), response.url, self.sitemap), response)
 
     def parse_feed(self, response):
+        if cut := self._cut_short(response, b"</feed>"):
+            yield from ([] if cut is True else [cut])
+            return
         self.crawler.stats.inc_value("newsarchive/pages/feed")
         yield from self._follow_links(feed_links(response.body, self.sitemap), response)
 
     def parse_listing(self, response):
+        if cut := self._cut_short(response):
+            yield from ([] if cut is True else [cut])
+            return
         self.crawler.stats.inc_value("newsarchive/pages/listings")
         yield from self._follow_links(page_links(self._text(response), response.url, self.sitemap), response)
 
     def parse_post(self, response):
+        if cut := self._cut_short(response):
+            yield from ([] if cut is True else [cut])
+            return
         self.crawler.stats.inc_value("newsarchive/pages/posts")
         origin = response.meta.get("origin", "")
         try:
