@@ -17,7 +17,8 @@ def describe_failure(failure) -> tuple[str, bool]:
         return "DNS lookup failed", False
     if "ConnectionRefused" in name:
         return "connection refused", False
-    if "size" in text.lower() and ("exceed" in text.lower() or "maxsize" in text.lower()):
+    low = text.lower()
+    if "size" in low and ("exceed" in low or "maxsize" in low or "max size" in low):
         return "response too large", True
     if name in ("CancelledError", "DownloadCancelledError") or "cancel" in text.lower():
         return "download cancelled (too large?)", True

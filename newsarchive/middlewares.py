@@ -28,6 +28,7 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
         self.catalog = catalog
         self.stats = crawler.stats
         self.retry_after = crawler.settings.getfloat("NEWSARCHIVE_RETRY_PERMANENT_AFTER", 86400)
+        self.skipped: set[str] = set()   # each post counted once, however many links lead to it
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -45,12 +46,17 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
             return request
         key, page = meta.get(KEY), meta.get(PAGE)
         if (key and self.catalog.known(key)) or (page and not key and self.catalog.ignored(page)):
-            self.stats.inc_value("newsarchive/posts/skipped_known")
+            self._count("skipped_known", key or page)
             return None
         if page and self._failed_recently(request.url):
-            self.stats.inc_value("newsarchive/posts/skipped_failed")
+            self._count("skipped_failed", page)
             return None
         return request
+
+    def _count(self, what: str, ident: str) -> None:
+        if ident not in self.skipped:
+            self.skipped.add(ident)
+            self.stats.inc_value(f"newsarchive/posts/{what}")
 
     def _failed_recently(self, url: str) -> bool:
         when = self.catalog.permanent_failure(url)

@@ -1,0 +1,124 @@
+"""Reliability: injected faults, kill -9 mid-crawl, a dead or lying share host. Nothing that can be
+fetched is lost, nothing kept is corrupted."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import run_cli
+from faultserver import FaultServer
+from newsarchive.catalog import Catalog
+from newsarchive.mirrorgen import build_site, synthetic_posts
+from newsarchive.mockserver import MockServer
+
+FAST = ["-s", "DOWNLOAD_TIMEOUT=2", "-s", "NEWSARCHIVE_SHARE_TIMEOUT=2", "-s", "RETRY_TIMES=3"]
+
+
+def _archive_state(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (out / "_posts").glob("*.md")}
+
+
+def _check_integrity(out: Path) -> None:
+    files = list((out / "_posts").glob("*.md"))
+    catalog = Catalog(out, readonly=True)
+    rows = {r["path"] for r in catalog.iter_posts()}
+    catalog.close()
+    assert rows == {f.name for f in files}                         # catalog rows == files
+    assert not list((out / "_posts").glob(".tmp-*"))                # no temp files
+    for f in files:
+        meta = yaml.safe_load(f.read_text("utf-8").split("---\n")[1])
+        assert isinstance(meta, dict) and meta["layout"] == "post"
+
+
+def test_twenty_percent_faults_one_rerun_archives_every_existing_post(tmp_path):
+    posts = synthetic_posts(520, seed=31, media=[f"媒体{i}" for i in range(10)])
+    folder = build_site(posts, tmp_path / "m")
+    missing = {p.path for p in posts[::50]}                        # 11 posts answer 404
+    huge = {posts[7].path}                                           # one 50 MB body
+    exists = {p.info_code for p in posts if p.path not in missing | huge}
+    out = tmp_path / "archive"
+    with FaultServer(folder, rate=0.2, seed=5, missing=missing, huge=huge) as server:
+        first = run_cli("crawl", "--site", server.url, "--output", out, *FAST, "--stats-file", tmp_path / "s1.json",
+                        server=server, timeout=600)
+        assert first.returncode == 0, first.stderr[-3000:]
+        second = run_cli("crawl", "--site", server.url, "--output", out, *FAST, "--stats-file", tmp_path / "s2.json",
+                         server=server, timeout=600)
+        faults = server.faults
+    archived = {p.name[11:-3] for p in (out / "_posts").glob("*.md")}
+    assert archived == exists                                       # 100% of what exists, nothing else
+    injected = sum(v for k, v in faults.items() if k not in ("404", "huge"))
+    assert injected > 150 and set(faults) >= {"500", "reset", "stall", "cut_body", "cut_html", "redirect_loop"}
+    s1, s2 = (json.loads((tmp_path / f"s{i}.json").read_text()) for i in (1, 2))
+    assert s1.get("retry/count", 0) > 50
+    # permanent failures are listed and not retried by the re-run
+    stats = json.loads(run_cli("stats", "--output", out, "--json").stdout)
+    permanent = {(f["reason"], f["url"].split("/")[-1]) for f in stats["failures"] if f["permanent"]}
+    assert {name for _, name in permanent} == {Path(p).name for p in missing | huge}
+    assert {reason for reason, _ in permanent} == {"HTTP 404", "response too large"}
+    assert s2.get("newsarchive/posts/skipped_failed", 0) == len(missing | huge)
+    _check_integrity(out)
+    report = {"faults": faults, "posts": len(posts), "exist": len(exists), "archived": len(archived),
+              "first_run_written": s1.get("newsarchive/posts/written"), "rerun_written": s2.get("newsarchive/posts/written", 0)}
+    (Path(os.environ.get("NEWSARCHIVE_REPORT_DIR", tmp_path)) / "faults.json").write_text(json.dumps(report))
+
+
+def test_kill_9_at_ten_random_moments_then_equal_to_a_clean_crawl(tmp_path):
+    posts = synthetic_posts(2000, seed=32, media=[f"媒体{i}" for i in range(20)], paragraphs=(2, 3))
+    folder = build_site(posts, tmp_path / "m")
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    rng = random.Random(7)
+    with MockServer(folder) as server:
+        env = {**os.environ, "http_proxy": server.url, "no_proxy": "127.0.0.1"}
+        started = time.time()
+        assert run_cli("crawl", "--site", server.url, "--output", clean, server=server, timeout=600).returncode == 0
+        full = time.time() - started
+        kills = []
+        for _ in range(10):
+            proc = subprocess.Popen([sys.executable, "-m", "newsarchive", "crawl", "--site", server.url,
+                                     "--output", killed], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            moment = rng.uniform(1.3, 3.5)   # each re-run resumes: short lives keep every kill mid-crawl
+            time.sleep(moment)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills.append((round(moment, 2), len(list((killed / "_posts").glob("*.md"))) if (killed / "_posts").exists() else 0))
+        final = run_cli("crawl", "--site", server.url, "--output", killed, server=server, timeout=600)
+        assert final.returncode == 0, final.stderr[-2000:]
+    assert _archive_state(killed) == _archive_state(clean)           # same files, byte for byte
+    assert len(_archive_state(clean)) == 2000
+    _check_integrity(killed)
+    assert not list((killed / "warc").glob("*.open"))
+    assert all(n < 2000 for _, n in kills)                            # every kill landed mid-crawl
+    assert len({n for _, n in kills if n}) >= 4                         # most of them after progress
+    assert full > 3
+    (Path(os.environ.get("NEWSARCHIVE_REPORT_DIR", tmp_path)) / "kills.json").write_text(json.dumps(kills))
+
+
+@pytest.mark.parametrize("share", ["down", "garbage", "error"])
+def test_share_host_down_or_lying_keeps_the_mirror_body(tmp_path, share):
+    posts = synthetic_posts(8, seed=33, media=["南方日报"])
+    folder = build_site(posts, tmp_path / "m")
+    for f in (folder / "upstream").glob("*.json"):
+        if share == "garbage":
+            f.write_bytes(b"\x00\xff<html>oops</html>")
+        elif share == "error":
+            f.write_text('{"error": "rate limited"}')
+    out = tmp_path / "archive"
+    with MockServer(folder) as server:
+        env = {"http_proxy": "http://127.0.0.1:9"} if share == "down" else {}
+        result = run_cli("crawl", "--site", server.url, "--output", out, *FAST, "--stats-file", tmp_path / "s.json",
+                         server=server, env=env)
+    assert result.returncode == 0
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["newsarchive/posts/written"] == 8 and stats["newsarchive/share/failed"] == 8
+    catalog = Catalog(out, readonly=True)
+    assert {r["body_source"] for r in catalog.iter_posts()} == {"mirror"}
+    for src in posts:
+        text = (out / "_posts" / f"{src.date:%Y-%m-%d}-{src.info_code}.md").read_text("utf-8")
+        assert "".join(f"<p>{p}</p>" for p in src.paragraphs) in text
