@@ -126,12 +126,18 @@ def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
     return count
 
 
-JEKYLL_CONFIG = """title: {title}
+JEKYLL_CONFIG = """title: TITLE
 description: newsarchive export
 timezone: Asia/Shanghai
 markdown: kramdown
 permalink: /:categories/:year/:month/:day/:title:output_ext
 exclude: [README.md]
+# article text is data, not a template: "{{" or "{%" in a post must not run Liquid
+defaults:
+  - scope:
+      path: "_posts"
+    values:
+      render_with_liquid: false
 """
 LAYOUT_DEFAULT = """<!DOCTYPE html>
 <html lang="zh-CN">
@@ -175,7 +181,7 @@ def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消
     (target / "_layouts").mkdir(parents=True, exist_ok=True)
     (target / "_posts").mkdir(exist_ok=True)
     (target / "category").mkdir(exist_ok=True)
-    (target / "_config.yml").write_text(JEKYLL_CONFIG.format(title=yaml_scalar(site_title)), "utf-8")
+    (target / "_config.yml").write_text(JEKYLL_CONFIG.replace("TITLE", yaml_scalar(site_title), 1), "utf-8")
     (target / "_layouts" / "default.html").write_text(LAYOUT_DEFAULT, "utf-8")
     (target / "_layouts" / "post.html").write_text(LAYOUT_POST, "utf-8")
     (target / "_layouts" / "category.html").write_text(LAYOUT_CATEGORY, "utf-8")

@@ -137,11 +137,30 @@ def normalize_body(raw: object) -> str:
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff\ud800-\udfff]")
-_TAGS = re.compile(r"<[^>]*>")
+
+
+_TAG_LIKE = re.compile(r"<[A-Za-z/!?][^<>]*>?")
+_CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef]")
+
+
+def fix_mojibake(s: str) -> str:
+    """UTF-8 Chinese that was decoded as Latin-1/CP1252 (``ç§‘æŠ€`` → ``科技``), repaired only when
+    the whole string round-trips and the result is Chinese; anything else is left as it is."""
+    if not s or _CJK.search(s) or not any(ord(c) >= 0x80 for c in s):
+        return s
+    for codec in ("cp1252", "latin-1"):
+        try:
+            fixed = s.encode(codec).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        if _CJK.search(fixed):
+            return fixed
+    return s
 
 
 def clean_title(raw: object) -> str:
-    """Decode entities, drop tags and control characters, trim and collapse white space.
+    """Decode entities, drop tags (also ones hidden behind entities) and control characters,
+    repair classic mojibake, trim and collapse white space.
 
     Full-width punctuation and the ideographic space inside a title stay as they are (no NFKC).
     """
@@ -149,7 +168,10 @@ def clean_title(raw: object) -> str:
         return ""
     if not isinstance(raw, str):
         raise BodyError(f"title must be text, got {type(raw).__name__}")
-    s = html.unescape(_TAGS.sub("", raw)) if "<" in raw else html.unescape(raw)
-    s = _CONTROL.sub("", s)
+    s = html.unescape(raw)
+    previous = None
+    while previous != s:  # "&lt;img onerror=…&gt;" becomes a tag only after unescaping
+        previous, s = s, _TAG_LIKE.sub("", s)
+    s = _CONTROL.sub("", fix_mojibake(s))
     s = re.sub(r"[ \t\r\n\f\v\xa0]+", " ", s)
     return s.strip(" \u3000")

@@ -71,9 +71,18 @@ def yaml_scalar(text: str) -> str:
     return yaml_double_quoted(text)
 
 
+_MD_TEXT = re.compile(r"([\\\[\]<>*_`])")
+
+
 def standard_backlinks(tag: str, category: str, site_base: str = DEFAULT_SITE_BASE) -> str:
+    """``[返回<tag>](<base>/category/<slug>.html)｜[返回首页](<base>/)``; Markdown-special characters
+    of the link text are escaped, unbalanced brackets of the slug percent-encoded, so no name can
+    turn into a link of its own."""
     base = site_base.rstrip("/")
-    return f"[返回{tag}]({base}/category/{category}.html)｜[{HOME_LINK_TEXT}]({base}/)"
+    text = _MD_TEXT.sub(r"\\\1", tag)
+    if category.count("(") != category.count(")"):
+        category = category.replace("(", "%28").replace(")", "%29")
+    return f"[返回{text}]({base}/category/{category}.html)｜[{HOME_LINK_TEXT}]({base}/)"
 
 
 def render_front_matter(post: Post) -> str:

@@ -2,8 +2,9 @@
 
 The mirror used the first reading of each character (xpinyin's ``get_pinyin``), not the reading in
 context: 中国银行 → ``zhongguoyinxing``. Characters that are not Chinese stay as they are, except
-those that cannot live in a URL path segment or a file name (``/``, ``\\``, ``?``, ``#``, ``%``,
-quotes, angle brackets, control characters), which are dropped; ``..`` cannot survive either.
+those that cannot live in a URL path segment, a Markdown link or a Liquid template (``/``, ``\\``,
+``?``, ``#``, ``%``, ``:``, quotes, angle, square and curly brackets, ``|``, ``^``, control characters),
+which are dropped; ``..`` cannot survive either.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 
 from xpinyin import Pinyin
 
-_UNSAFE = re.compile(r"[/\\?#%\"'<>`\x00-\x1f\x7f-\x9f]")
+_UNSAFE = re.compile(r"[/\\?#%:\"'<>`\[\]{}|^\x00-\x1f\x7f-\x9f]")
 
 
 @functools.lru_cache(maxsize=1)

@@ -82,7 +82,10 @@ def test_date_from_infocode():
 
 @pytest.mark.parametrize("raw, title", [
     ("  科技创新服务\n助推  宝安 ", "科技创新服务 助推 宝安"),
-    ("A&amp;B &lt;C&gt; &quot;D&quot;", 'A&B <C> "D"'),
+    ("A&amp;B &lt;C&gt; &quot;D&quot;", 'A&B "D"'),          # a tag behind entities is still a tag
+    ("&lt;img src=x onerror=alert(1)&gt;新闻", "新闻"),
+    ("营收<10亿", "营收<10亿"),
+    ("ç§‘æŠ€", "科技"),                          # UTF-8 read as CP1252: repaired
     ("「港股」：恒指涨1%，（收盘）", "「港股」：恒指涨1%，（收盘）"),   # full-width kept, no NFKC
     ("标题\x00\x1b[31m红", "标题[31m红"),
     ("<b>加粗</b>标题", "加粗标题"),

@@ -249,6 +249,11 @@ class MirrorSpider(scrapy.Spider):
         try:
             article = parse_share_json(response.body)
         except ShareError as exc:
+            if str(exc).startswith("not JSON"):  # cut short on the way? ask once more
+                retry = get_retry_request(response.request, spider=self, reason="share JSON unreadable",
+                                          max_retry_times=self.share_retries)
+                if retry is not None:
+                    return retry
             self._share_fallback(item, str(exc))
             return item
         self.crawler.stats.inc_value("newsarchive/share/used")
