@@ -63,10 +63,11 @@ class ArchiveWriter:
     post's old text goes into the catalog's ``revisions`` before the file is replaced.
     """
 
-    def __init__(self, folder: str | Path, fsync: bool = True):
+    def __init__(self, folder: str | Path, fsync: bool = True, lock_each_write: bool = False):
         from newsarchive.catalog import Catalog
 
         self.fsync = fsync
+        self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers)
         self.folder = Path(folder)
         self.posts = self.folder / POSTS_DIR
         self.posts.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,17 @@ class ArchiveWriter:
         self.catalog = Catalog(self.folder)
 
     def write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
+        if not self.lock_each_write:
+            return self._write(code, filename, text, row)
+        from newsarchive.lock import ArchiveLock
+
+        lock = ArchiveLock(self.folder, "redis worker").acquire(timeout=120)
+        try:
+            return self._write(code, filename, text, row)
+        finally:
+            lock.release()
+
+    def _write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
         previous = self.catalog.get(code)
         location = previous["location"] if previous else POSTS_DIR
         target = inside(self.folder / location, filename)

@@ -1,4 +1,4 @@
-"""The ``newsarchive`` command: fetch, crawl, demo, schedule, export, rebuild, stats.
+"""The ``newsarchive`` command: fetch, crawl, demo, schedule, collect, export, rebuild, stats.
 
 Each command runs Scrapy in this process (one crawl per process: Twisted's reactor cannot
 restart) with the project's settings, the command's options applied on top, and ``-s NAME=VALUE``
@@ -147,7 +147,13 @@ def cmd_crawl(args) -> int:
     kwargs = {"site": settings.get("NEWSARCHIVE_SITE")}
     if args.category:
         kwargs["category"] = args.category
-    lock = _locked(args, "crawl")
+    redis_url = getattr(args, "redis", None) or settings.get("NEWSARCHIVE_REDIS_URL")
+    if redis_url:
+        from newsarchive.distributed import redis_settings
+
+        settings.setdict(redis_settings(redis_url, args.follow, args.redis_items), priority="cmdline")
+    # on Redis, workers share the folder: each post write takes the lock, not the whole crawl
+    lock = None if redis_url else _locked(args, "crawl")
     try:
         crawler = _run(settings, "mirror", **kwargs)
     finally:
@@ -206,6 +212,15 @@ def cmd_schedule(args) -> int:
             lock.release()
 
 
+def cmd_collect(args) -> int:
+    from newsarchive.collect import collect
+
+    counts = collect(args.redis, args.output or "output", follow=args.follow, idle=args.idle,
+                     log=lambda line: print(line, flush=True))
+    print("collected: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing"))
+    return 0
+
+
 def cmd_export(args) -> int:
     from newsarchive.export import ExportError, export
 
@@ -262,8 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-share", action="store_true", help="never contact the share host")
     p.add_argument("--refresh", action="store_true", help="download archived posts again, rewrite what changed")
     p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
+    p.add_argument("--redis", metavar="URL", help="distributed crawl: redis://HOST:PORT/DB (scrapy-redis)")
+    p.add_argument("--follow", action="store_true", help="with --redis: keep waiting for new work")
+    p.add_argument("--redis-items", action="store_true",
+                   help="with --redis: push posts to Redis for `newsarchive collect` (no shared disk)")
     _common(p)
     p.set_defaults(func=cmd_crawl)
+
+    p = sub.add_parser("collect", help="write the posts Redis workers pushed (--redis-items) into the archive")
+    p.add_argument("--redis", required=True, metavar="URL")
+    p.add_argument("--output", help="the archive folder (default: output)")
+    p.add_argument("--follow", action="store_true", help="keep waiting for posts")
+    p.add_argument("--idle", type=float, default=10.0, help="exit after this many seconds with no posts and no workers")
+    p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("demo", help="crawl the bundled sample mirror, served on 127.0.0.1")
     p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")

@@ -29,6 +29,11 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
         self.stats = crawler.stats
         self.retry_after = crawler.settings.getfloat("NEWSARCHIVE_RETRY_PERMANENT_AFTER", 86400)
         self.skipped: set[str] = set()   # each post counted once, however many links lead to it
+        self.shared = None
+        if crawler.settings.get("NEWSARCHIVE_REDIS_URL"):   # what any worker archived
+            from newsarchive.distributed import RedisSets
+
+            self.shared = RedisSets(crawler.settings.get("NEWSARCHIVE_REDIS_URL"))
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -45,7 +50,8 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
         if meta.get(EXPLICIT):
             return request
         key, page = meta.get(KEY), meta.get(PAGE)
-        if (key and self.catalog.known(key)) or (page and not key and self.catalog.ignored(page)):
+        known = key and (self.catalog.known(key) or (self.shared is not None and self.shared.archived(key)))
+        if known or (page and not key and self.catalog.ignored(page)):
             self._count("skipped_known", key or page)
             return None
         if page and self._failed_recently(request.url):

@@ -107,17 +107,23 @@ class DedupePipeline:
     memory: known posts are not even downloaded, see KnownPostsMiddleware, and the writer says
     ``unchanged`` for an identical text.)"""
 
-    def __init__(self, stats):
+    def __init__(self, stats, redis_url: str = ""):
         self.stats = stats
         self.seen: set[str] = set()
+        self.shared = None
+        if redis_url:  # workers share the run's set of infoCodes in Redis
+            from newsarchive.distributed import RedisSets
+
+            self.shared = RedisSets(redis_url)
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.stats)
+        return cls(crawler.stats, crawler.settings.get("NEWSARCHIVE_REDIS_URL") or "")
 
     def process_item(self, item, spider=None):
         code = ItemAdapter(item)["info_code"]
-        if code in self.seen:
+        first = self.shared.first_sight(code) if self.shared else code not in self.seen
+        if not first:
             raise DuplicatePost(f"duplicate of {code} already handled in this crawl", log_level="INFO")
         self.seen.add(code)
         return item
@@ -140,10 +146,21 @@ class WriterPipeline:
     def from_crawler(cls, crawler):
         if crawler.settings.getbool("NEWSARCHIVE_STDOUT"):
             return StdoutWriterPipeline(crawler)
+        if crawler.settings.get("NEWSARCHIVE_REDIS_URL") and crawler.settings.getbool("NEWSARCHIVE_REDIS_ITEMS"):
+            return RedisPushPipeline(crawler)
         return cls(crawler, Path(crawler.settings.get("NEWSARCHIVE_OUTPUT")))
 
     def open_spider(self, spider=None):
-        self.writer = ArchiveWriter(self.folder, fsync=self.crawler.settings.getbool("NEWSARCHIVE_FSYNC", True))
+        settings = self.crawler.settings
+        redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
+        self.writer = ArchiveWriter(self.folder, fsync=settings.getbool("NEWSARCHIVE_FSYNC", True),
+                                    lock_each_write=bool(redis_url))
+        self.shared = None
+        if redis_url:
+            from newsarchive.distributed import RedisSets
+
+            self.shared = RedisSets(redis_url)
+            self.shared.seed_archived(r["info_code"] for r in self.writer.catalog.iter_posts())
         if self.writer.removed_temps:
             logger.warning("removed %d temp file(s) left by an interrupted run", self.writer.removed_temps)
         self.catalog = self.writer.catalog
@@ -173,6 +190,8 @@ class WriterPipeline:
     def process_item(self, item, spider=None):
         adapter = ItemAdapter(item)
         outcome, target = self.writer.write(adapter["info_code"], adapter["filename"], adapter["text"], self._row(adapter))
+        if self.shared is not None:
+            self.shared.mark_archived(adapter["info_code"])
         adapter["outcome"] = outcome
         adapter["filename"] = str(target)
         self.stats.inc_value(f"newsarchive/posts/{outcome}")
@@ -189,6 +208,25 @@ class WriterPipeline:
             "share_url": adapter.get("share_url") or "",
             "body_source": adapter.get("body_source") or "",
         }
+
+
+class RedisPushPipeline:
+    """``--redis-items``: workers without the archive's disk push finished posts to Redis; one
+    ``newsarchive collect`` process writes them (the only writer of the archive)."""
+
+    def __init__(self, crawler):
+        from newsarchive.distributed import RedisSets
+
+        self.stats = crawler.stats
+        self.shared = RedisSets(crawler.settings.get("NEWSARCHIVE_REDIS_URL"))
+
+    def process_item(self, item, spider=None):
+        adapter = ItemAdapter(item)
+        self.shared.push_item({"info_code": adapter["info_code"], "filename": adapter["filename"],
+                               "text": adapter["text"], "row": WriterPipeline._row(adapter)})
+        adapter["outcome"] = "queued"
+        self.stats.inc_value("newsarchive/posts/queued")
+        return item
 
 
 class StdoutWriterPipeline:

@@ -41,6 +41,7 @@ FEED_EXPORT_ENCODING = "utf-8"
 
 SPIDER_MIDDLEWARES = {
     "newsarchive.middlewares.KnownPostsMiddleware": 550,
+    "newsarchive.distributed.PendingDone": 10,      # only with NEWSARCHIVE_REDIS_URL
 }
 ITEM_PIPELINES = {
     "newsarchive.pipelines.NormalizePipeline": 100,
@@ -51,6 +52,7 @@ EXTENSIONS = {
     "newsarchive.extensions.Progress": 500,
     "newsarchive.extensions.StatsFile": 510,
     "newsarchive.extensions.WarcCapture": 520,
+    "newsarchive.distributed.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL
 }
 
 # -- newsarchive's own settings -------------------------------------------------------------------
@@ -70,3 +72,8 @@ NEWSARCHIVE_WARC = True                       # raw capture of every response th
 NEWSARCHIVE_WARC_MAX_BYTES = 100 * 1024 * 1024  # roll WARC files at this size
 NEWSARCHIVE_RETRY_PERMANENT_AFTER = 24 * 3600  # a 404/oversize post page is tried again after a day
 NEWSARCHIVE_FSYNC = True                      # fsync each post before its rename (power-loss safety)
+NEWSARCHIVE_REDIS_URL = ""                    # redis://HOST:PORT/DB: distributed crawl (scrapy-redis)
+NEWSARCHIVE_REDIS_ITEMS = False               # push posts to Redis for `newsarchive collect`
+NEWSARCHIVE_REDIS_FOLLOW = False              # keep waiting for new work
+NEWSARCHIVE_REDIS_IDLE = 5.0                  # seconds of empty frontier before a worker exits
+NEWSARCHIVE_REDIS_HEARTBEAT = 2.0             # a worker silent for 5 heartbeats is presumed dead

@@ -1,0 +1,144 @@
+"""Distributed crawl on a real Redis (Debian's redis-server) with scrapy-redis: several workers, one
+archive, each post exactly once — also when a worker is killed halfway."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from newsarchive.catalog import Catalog
+from newsarchive.mirrorgen import build_site, synthetic_posts
+from newsarchive.mockserver import MockServer
+
+REDIS_SERVER = shutil.which("redis-server")
+FAST = ["-s", "NEWSARCHIVE_REDIS_HEARTBEAT=0.5", "-s", "NEWSARCHIVE_REDIS_IDLE=3", "-s", "NEWSARCHIVE_PROGRESS=off"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """The Redis .ci/run started (NEWSARCHIVE_TEST_REDIS), else one of our own on a free port."""
+    if os.environ.get("NEWSARCHIVE_TEST_REDIS"):
+        yield os.environ["NEWSARCHIVE_TEST_REDIS"]
+        return
+    if not REDIS_SERVER:
+        pytest.skip("redis-server is not installed (Debian package 'redis-server'): distributed tests not run")
+    port = _free_port()
+    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                             "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert time.time() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_db(redis_url):
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    r.flushdb()
+    yield redis_url
+    r.flushdb()
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    posts = synthetic_posts(1000, seed=41, media=[f"媒体{i}" for i in range(12)], paragraphs=(2, 3))
+    folder = build_site(posts, tmp_path_factory.mktemp("mirror"))
+    with MockServer(folder) as server:
+        server.posts = posts
+        yield server
+
+
+def _worker(server, redis_url, out, *extra, stats=None):
+    env = {**os.environ, "http_proxy": server.url, "no_proxy": "127.0.0.1,localhost"}
+    cmd = [sys.executable, "-m", "newsarchive", "crawl", "--site", server.url, "--output", str(out),
+           "--redis", redis_url, *FAST, *extra]
+    if stats:
+        cmd += ["--stats-file", str(stats)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _check_once(out: Path, posts) -> None:
+    files = sorted(p.name for p in (out / "_posts").glob("*.md"))
+    assert files == sorted(f"{p.date:%Y-%m-%d}-{p.info_code}.md" for p in posts)
+    catalog = Catalog(out, readonly=True)
+    assert catalog.count() == len(posts)
+    catalog.close()
+
+
+def test_three_workers_archive_each_post_exactly_once(mirror, redis_db, tmp_path):
+    out = tmp_path / "archive"
+    workers = [_worker(mirror, redis_db, out, stats=tmp_path / f"w{i}.json") for i in range(3)]
+    for w in workers:
+        assert w.wait(timeout=300) == 0, w.stderr.read()[-3000:]    # each exits by itself
+    _check_once(out, mirror.posts)
+    stats = [json.loads((tmp_path / f"w{i}.json").read_text()) for i in range(3)]
+    written = [s.get("newsarchive/posts/written", 0) for s in stats]
+    assert sum(written) == 1000 and sum(1 for w in written if w) >= 2    # work was shared, each post once
+    assert all(s.get("newsarchive/posts/failed", 0) == 0 for s in stats)
+    import redis
+    r = redis.Redis.from_url(redis_db)
+    assert r.scard("newsarchive:mirror:archived") == 1000
+    assert not r.exists("newsarchive:mirror:requests", "newsarchive:mirror:dupefilter", "newsarchive:mirror:pending")
+    # a second distributed crawl of the unchanged mirror downloads no post
+    again = _worker(mirror, redis_db, out, stats=tmp_path / "again.json")
+    assert again.wait(timeout=120) == 0
+    s = json.loads((tmp_path / "again.json").read_text())
+    assert s.get("newsarchive/pages/posts", 0) == 0 and s.get("newsarchive/posts/written", 0) == 0
+
+
+def test_a_worker_killed_halfway_loses_nothing(mirror, redis_db, tmp_path):
+    out = tmp_path / "archive"
+    victim = _worker(mirror, redis_db, out)
+    survivors = [_worker(mirror, redis_db, out, stats=tmp_path / f"s{i}.json") for i in range(2)]
+    deadline = time.time() + 120
+    while len(list((out / "_posts").glob("*.md"))) < 300 if (out / "_posts").exists() else True:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    for w in survivors:
+        assert w.wait(timeout=300) == 0, w.stderr.read()[-3000:]
+    _check_once(out, mirror.posts)
+    assert not list((out / "_posts").glob(".tmp-*"))
+    # a restarted worker joins and finds nothing left to do
+    late = _worker(mirror, redis_db, out, stats=tmp_path / "late.json")
+    assert late.wait(timeout=120) == 0
+    assert json.loads((tmp_path / "late.json").read_text()).get("newsarchive/posts/written", 0) == 0
+
+
+def test_workers_without_a_shared_disk_and_one_collector(mirror, redis_db, tmp_path):
+    archive = tmp_path / "archive"
+    workers = [_worker(mirror, redis_db, tmp_path / f"local{i}", "--redis-items", stats=tmp_path / f"p{i}.json")
+               for i in range(2)]
+    collector = subprocess.Popen([sys.executable, "-m", "newsarchive", "collect", "--redis", redis_db, "--output",
+                                  str(archive), "--idle", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for w in workers:
+        assert w.wait(timeout=300) == 0, w.stderr.read()[-3000:]
+    assert collector.wait(timeout=120) == 0, collector.stderr.read()
+    assert "1000 written" in collector.stdout.read()
+    _check_once(archive, mirror.posts)
+    queued = [json.loads((tmp_path / f"p{i}.json").read_text()).get("newsarchive/posts/queued", 0) for i in range(2)]
+    assert sum(queued) == 1000
+    assert not any(list((tmp_path / f"local{i}" / "_posts").glob("*.md")) for i in range(2))
