@@ -80,6 +80,8 @@ class ArchiveWriter:
         from newsarchive.lock import ArchiveLock
 
         lock = ArchiveLock(self.folder, "redis worker").acquire(timeout=120)
+        if lock.took_over:  # the last writer died holding the lock: its temp file is garbage
+            remove_stale_temps(self.posts)
         try:
             return self._write(code, filename, text, row)
         finally:

@@ -7,9 +7,10 @@ so workers started with the same command on any machines share one crawl frontie
   ``<prefix>:pending`` until its callback's output has been handled (items written); each worker
   keeps a heartbeat key alive. Requests of a worker whose heartbeat expired (killed, machine gone)
   go back to the queue: nothing is lost, and a restarted worker simply joins the same crawl.
-* **infoCode dedupe** — ``<prefix>:seen`` (this run) and ``<prefix>:archived`` (every post ever
-  archived) are Redis sets, so each infoCode is archived once whichever worker finds it, and known
-  posts are skipped before download by every worker.
+* **infoCode dedupe** — ``<prefix>:seen`` (this run's claims: infoCode → worker) and
+  ``<prefix>:archived`` (every post ever archived) live in Redis, so each infoCode is archived once
+  whichever worker finds it, known posts are skipped before download by every worker, and the claim
+  of a worker that died before writing passes to the next worker that meets the article.
 * **idle exit** — a worker closes once the frontier (queue and every worker's in-flight requests)
   has been empty for ``NEWSARCHIVE_REDIS_IDLE`` seconds; ``--follow`` keeps it waiting. The last
   worker out clears the run's queue, dupefilter and sets, so the next crawl starts afresh.
@@ -47,6 +48,7 @@ def redis_settings(url: str, follow: bool = False, push_items: bool = False) -> 
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
         "SCHEDULER_PERSIST": True,
         "SCHEDULER_QUEUE_KEY": PREFIX + ":requests",
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
         "SCHEDULER_DUPEFILTER_KEY": PREFIX + ":dupefilter",
     }
     return settings
@@ -64,6 +66,35 @@ def connect(url: str):
     return redis.Redis.from_url(url)
 
 
+# Each step that moves a request between the dupefilter, the queue and the in-flight registry is
+# one Lua script, so a worker killed at any instant leaves every request somewhere: seen and
+# queued, or in flight under its name (and recovered), never seen but nowhere.
+ENQUEUE = """
+if ARGV[1] == '1' or redis.call('SADD', KEYS[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+DEQUEUE = """
+local r = redis.call('ZRANGE', KEYS[1], 0, 0)
+if #r == 0 then return false end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, 0)
+local id = redis.sha1hex(r[1])
+redis.call('HSET', KEYS[2], id, r[1])
+redis.call('HSET', KEYS[3], id, ARGV[1])
+return {id, r[1]}
+"""
+REQUEUE = """
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then
+  local data = redis.call('HGET', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  if data then redis.call('ZADD', KEYS[1], 0, data) return 1 end
+end
+return 0
+"""
+
+
 class Scheduler(RedisScheduler):
     """scrapy-redis's scheduler with the in-flight registry and dead-worker recovery."""
 
@@ -76,11 +107,21 @@ class Scheduler(RedisScheduler):
         instance.heartbeat = crawler.settings.getfloat("NEWSARCHIVE_REDIS_HEARTBEAT", 2.0)
         instance.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         instance.last_recovery = 0.0
+        # a request leaves the in-flight registry only when every output of its callback has been
+        # handled: each request enqueued, each item written or dropped (Scrapy hands outputs to
+        # the pipelines asynchronously, so the callback's end is not enough)
+        instance.outputs: dict[str, list] = {}      # fp → [outputs not yet handled, callback ended]
+        instance.parents: dict[int, str] = {}       # id(output) → its response's fp
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(instance.item_handled, signal=signal)
         return instance
 
     def open(self, spider):
         super().open(spider)
         self.keys = keys(spider.name)
+        self._enqueue = self.server.register_script(ENQUEUE)
+        self._dequeue = self.server.register_script(DEQUEUE)
+        self._requeue = self.server.register_script(REQUEUE)
         self.beat()
 
     # -- the worker's heartbeat ------------------------------------------------------------------
@@ -93,11 +134,15 @@ class Scheduler(RedisScheduler):
 
     # -- queue --------------------------------------------------------------------------------
     def enqueue_request(self, request):
-        if not request.dont_filter and self.df.request_seen(request):
+        fp = self.df.request_fingerprint(request)
+        added = self._enqueue(keys=[self.df.key, self.queue.key],
+                              args=["1" if request.dont_filter else "0", fp, -request.priority,
+                                    self.queue._encode_request(request)])
+        self.handled(request)
+        if not added:
             self.df.log(request, self.spider)
             return False
         self.stats.inc_value("scheduler/enqueued/redis")
-        self.queue.push(request)
         return True
 
     def next_request(self):
@@ -106,23 +151,38 @@ class Scheduler(RedisScheduler):
             self.last_recovery = now
             self.beat()
             self.recover()
-        request = self.queue.pop(self.idle_before_close)
-        if request is not None:
-            self.stats.inc_value("scheduler/dequeued/redis")
-            fp = self.fingerprint(request)
-            pipe = self.server.pipeline()
-            pipe.hset(self.keys["pending"], fp, self.queue._encode_request(request))
-            pipe.hset(self.keys["pending_worker"], fp, self.worker_id)
-            pipe.execute()
-            request.meta["newsarchive_fp"] = fp
+        popped = self._dequeue(keys=[self.queue.key, self.keys["pending"], self.keys["pending_worker"]],
+                               args=[self.worker_id])
+        if not popped:
+            return None
+        ident, data = popped
+        request = self.queue._decode_request(data)
+        request.meta["newsarchive_fp"] = ident.decode() if isinstance(ident, bytes) else ident
+        self.stats.inc_value("scheduler/dequeued/redis")
         return request
 
-    def fingerprint(self, request) -> str:
-        return self.crawler.request_fingerprinter.fingerprint(request).hex()
+    # -- outputs of a callback --------------------------------------------------------------------
+    def track(self, fp: str, output) -> None:
+        self.outputs.setdefault(fp, [0, False])[0] += 1
+        self.parents[id(output)] = fp
 
-    def done(self, request) -> None:
-        fp = request.meta.get("newsarchive_fp") if request is not None else None
-        if fp:
+    def handled(self, output) -> None:
+        fp = self.parents.pop(id(output), None)
+        if fp is not None and fp in self.outputs:
+            self.outputs[fp][0] -= 1
+            self._maybe_done(fp)
+
+    def item_handled(self, item, **kwargs) -> None:
+        self.handled(item)
+
+    def callback_ended(self, fp: str) -> None:
+        self.outputs.setdefault(fp, [0, False])[1] = True
+        self._maybe_done(fp)
+
+    def _maybe_done(self, fp: str) -> None:
+        left, ended = self.outputs[fp]
+        if ended and left <= 0:
+            del self.outputs[fp]
             pipe = self.server.pipeline()
             pipe.hdel(self.keys["pending"], fp)
             pipe.hdel(self.keys["pending_worker"], fp)
@@ -136,14 +196,9 @@ class Scheduler(RedisScheduler):
         live = self.live_workers() | {self.worker_id}
         requeued = 0
         for fp, owner in owners.items():
-            if owner.decode() in live:
-                continue
-            encoded = self.server.hget(self.keys["pending"], fp)
-            # whoever deletes the entry requeues it: exactly one worker does
-            if self.server.hdel(self.keys["pending_worker"], fp) and encoded:
-                self.server.hdel(self.keys["pending"], fp)
-                self.queue.push(self.queue._decode_request(encoded))
-                requeued += 1
+            if owner.decode() not in live:
+                requeued += self._requeue(keys=[self.queue.key, self.keys["pending"], self.keys["pending_worker"]],
+                                          args=[fp])
         if requeued:
             logger.warning("requeued %d request(s) of worker(s) that stopped answering", requeued)
             self.stats.inc_value("newsarchive/redis/requeued", requeued)
@@ -176,8 +231,8 @@ class Scheduler(RedisScheduler):
 
 
 class PendingDone:
-    """Spider middleware: a request leaves the in-flight registry once its callback's output
-    (and so its items, written by the pipelines) has been handled, or its failure dealt with."""
+    """Spider middleware: tells the scheduler which outputs came from which in-flight request and
+    when its callback has ended; the scheduler clears the request once every output is handled."""
 
     def __init__(self, crawler):
         self.crawler = crawler
@@ -191,23 +246,35 @@ class PendingDone:
     def _scheduler(self):
         return self.crawler.engine.scheduler if self.crawler.engine else None
 
-    def _done(self, response):
+    def _wrap_one(self, scheduler, fp, o):
+        if fp is not None and isinstance(scheduler, Scheduler):
+            scheduler.track(fp, o)
+        return o
+
+    def _context(self, response):
         scheduler = self._scheduler()
         request = getattr(response, "request", None)
-        if isinstance(scheduler, Scheduler) and request is not None:
-            scheduler.done(request)
+        fp = request.meta.get("newsarchive_fp") if request is not None else None
+        return scheduler, fp
+
+    def _ended(self, scheduler, fp):
+        if fp is not None and isinstance(scheduler, Scheduler):
+            scheduler.callback_ended(fp)
 
     def process_spider_output(self, response, result, spider=None):
-        yield from result
-        self._done(response)
+        scheduler, fp = self._context(response)
+        for o in result:
+            yield self._wrap_one(scheduler, fp, o)
+        self._ended(scheduler, fp)
 
     async def process_spider_output_async(self, response, result, spider=None):
+        scheduler, fp = self._context(response)
         async for o in result:
-            yield o
-        self._done(response)
+            yield self._wrap_one(scheduler, fp, o)
+        self._ended(scheduler, fp)
 
     def process_spider_exception(self, response, exception, spider=None):
-        self._done(response)
+        self._ended(*self._context(response))
 
 
 class IdleClose:
@@ -248,8 +315,16 @@ class RedisSets:
         self.server = connect(url)
         self.keys = keys(spider_name)
 
-    def first_sight(self, code: str) -> bool:
-        return bool(self.server.sadd(self.keys["seen"], code))
+    def first_sight(self, code: str, worker: str) -> bool:
+        """True for the first worker to handle ``code`` in this run — or for a worker taking over
+        from one that died before the post was archived (its claim would otherwise lose it)."""
+        if self.server.hsetnx(self.keys["seen"], code, worker):
+            return True
+        owner = (self.server.hget(self.keys["seen"], code) or b"").decode()
+        if owner == worker or self.server.exists(f"{self.keys['workers']}:{owner}") or self.archived(code):
+            return False
+        self.server.hset(self.keys["seen"], code, worker)
+        return True
 
     def archived(self, code: str) -> bool:
         return bool(self.server.sismember(self.keys["archived"], code))

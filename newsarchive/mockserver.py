@@ -97,6 +97,7 @@ class MockServer:
         self.httpd.fixture = Path(fixture).resolve()
         self.httpd.delay = delay
         self.httpd.hits = []
+        self.httpd.handle_error = lambda request, address: None   # clients that hang up are no news
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

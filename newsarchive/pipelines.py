@@ -107,8 +107,9 @@ class DedupePipeline:
     memory: known posts are not even downloaded, see KnownPostsMiddleware, and the writer says
     ``unchanged`` for an identical text.)"""
 
-    def __init__(self, stats, redis_url: str = ""):
+    def __init__(self, stats, redis_url: str = "", crawler=None):
         self.stats = stats
+        self.crawler = crawler
         self.seen: set[str] = set()
         self.shared = None
         if redis_url:  # workers share the run's set of infoCodes in Redis
@@ -118,11 +119,14 @@ class DedupePipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.stats, crawler.settings.get("NEWSARCHIVE_REDIS_URL") or "")
+        return cls(crawler.stats, crawler.settings.get("NEWSARCHIVE_REDIS_URL") or "", crawler)
 
     def process_item(self, item, spider=None):
         code = ItemAdapter(item)["info_code"]
-        first = self.shared.first_sight(code) if self.shared else code not in self.seen
+        if self.shared is not None:
+            first = self.shared.first_sight(code, self.crawler.engine.scheduler.worker_id)
+        else:
+            first = code not in self.seen
         if not first:
             raise DuplicatePost(f"duplicate of {code} already handled in this crawl", log_level="INFO")
         self.seen.add(code)
