@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 POSTS_DIR = "_posts"
 OLD_POSTS_DIR = "old_post"   # where the mirror's own updater moved posts past their days
 TEMP_PREFIX = ".tmp-"
+_serial = 0
 
 
 def sha256_text(text: str) -> str:
@@ -18,8 +18,14 @@ def sha256_text(text: str) -> str:
 def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
     """Write to a temp file in the same folder, fsync, then ``os.replace``: readers and crashes
     see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
+    global _serial
+    _serial += 1
+    tmp = os.path.join(path.parent, f"{TEMP_PREFIX}{os.getpid()}-{_serial}.part")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
