@@ -73,7 +73,7 @@ class ArchiveWriter:
         from newsarchive.catalog import Catalog
 
         self.fsync = fsync
-        self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers)
+        self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers, --jobs)
         self.folder = Path(folder)
         self.posts = self.folder / POSTS_DIR
         self.posts.mkdir(parents=True, exist_ok=True)
@@ -83,9 +83,9 @@ class ArchiveWriter:
     def write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
         if not self.lock_each_write:
             return self._write(code, filename, text, row)
-        from newsarchive.lock import ArchiveLock
+        from newsarchive.lock import WRITE_LOCK_NAME, ArchiveLock
 
-        lock = ArchiveLock(self.folder, "redis worker").acquire(timeout=120)
+        lock = ArchiveLock(self.folder, "writer", WRITE_LOCK_NAME).acquire(timeout=120)
         if lock.took_over:  # the last writer died holding the lock: its temp file is garbage
             remove_stale_temps(self.posts)
         try:

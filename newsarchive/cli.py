@@ -139,6 +139,9 @@ def _site_of(urls: list[str]) -> str:
 def cmd_crawl(args) -> int:
     from newsarchive.extensions import summary
 
+    if getattr(args, "jobs", 1) and args.jobs > 1:
+        return crawl_jobs(args)
+
     site = args.site
     settings = _settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_SITE=site,
                          NEWSARCHIVE_SHARE=False if args.no_share else None,
@@ -171,6 +174,61 @@ def cmd_crawl(args) -> int:
     return 0
 
 
+def crawl_jobs(args) -> int:
+    """``crawl --jobs N``: N crawl processes, each taking the categories whose crc32 falls to it,
+    writing into one archive (one post write at a time), under this process's archive lock."""
+    import json
+    import subprocess
+
+    from newsarchive.extensions import summary
+    from newsarchive.lock import PARENT_ENV
+
+    lock = _locked(args, "crawl")
+    base = [sys.executable, "-m", "newsarchive", "crawl", "--output", args.output or "output"]
+    if args.site:
+        base += ["--site", args.site]
+    for slug in args.category or []:
+        base += ["--category", slug]
+    if args.no_share:
+        base.append("--no-share")
+    if args.refresh:
+        base.append("--refresh")
+    for pair in args.set or []:
+        base += ["-s", pair]
+    tmp = tempfile.mkdtemp(prefix="newsarchive-jobs-")
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    try:
+        procs = [subprocess.Popen(base + ["-s", f"NEWSARCHIVE_SHARD={i}/{args.jobs}", "-s", "NEWSARCHIVE_PROGRESS=off",
+                                          "--stats-file", os.path.join(tmp, f"{i}.json")],
+                                  env=env, stdout=subprocess.DEVNULL)
+                 for i in range(args.jobs)]
+        codes = [p.wait() for p in procs]
+    finally:
+        if lock:
+            lock.release()
+    total: dict = {}
+    for i in range(args.jobs):
+        try:
+            with open(os.path.join(tmp, f"{i}.json"), encoding="utf-8") as fh:
+                part = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        for key, value in part.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    for key in ("newsarchive/pages/home", "newsarchive/pages/feed"):
+        if key in total:
+            total[key] = min(total[key], 1)
+    total["finish_reason"] = "finished" if not any(codes) else "failed"
+    total["newsarchive/jobs"] = args.jobs
+    if args.stats_file:
+        from newsarchive.archive import atomic_write
+
+        atomic_write(Path(args.stats_file), json.dumps(total, indent=2, sort_keys=True).encode("utf-8"))
+    print(f"crawl {total['finish_reason']} ({args.jobs} jobs): {summary(total)}")
+    return max(codes)
+
+
 def cmd_demo(args) -> int:
     from newsarchive.mirrorgen import build_site, demo_posts
     from newsarchive.mockserver import MockServer
@@ -181,7 +239,7 @@ def cmd_demo(args) -> int:
             print(f"demo mirror serving on {server.url} (share host through it as a proxy)")
             os.environ["http_proxy"] = server.url
             os.environ["no_proxy"] = "127.0.0.1,localhost"
-            args.site, args.category, args.refresh = server.url, None, False
+            args.site, args.category, args.refresh, args.jobs = server.url, None, False, 1
             args.no_share = False
             return cmd_crawl(args)
 
@@ -278,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-share", action="store_true", help="never contact the share host")
     p.add_argument("--refresh", action="store_true", help="download archived posts again, rewrite what changed")
     p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="N crawl processes sharing the categories, one archive (use the cores of one machine)")
     p.add_argument("--redis", metavar="URL", help="distributed crawl: redis://HOST:PORT/DB (scrapy-redis)")
     p.add_argument("--follow", action="store_true", help="with --redis: keep waiting for new work")
     p.add_argument("--redis-items", action="store_true",

@@ -86,12 +86,18 @@ class WarcCapture:
 
     def __init__(self, crawler, folder: Path, max_bytes: int):
         from newsarchive.warc import WarcArchive, salvage
+        from newsarchive.writerproc import for_crawler
 
-        saved = salvage(folder) if folder.is_dir() else 0
+        self.crawler = crawler
+        self.remote = for_crawler(crawler)   # the writer process writes the WARC files, if there is one
+        if self.remote is not None:
+            self.archive = None
+            saved = self.remote.salvaged
+        else:
+            saved = salvage(folder) if folder.is_dir() else 0
+            self.archive = WarcArchive(folder, max_bytes)
         if saved:
             crawler.stats.set_value("newsarchive/warc/salvaged", saved)
-        self.crawler = crawler
-        self.archive = WarcArchive(folder, max_bytes)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -128,11 +134,13 @@ class WarcCapture:
         req_headers = [(decode(k), decode(v)) for k, vs in request.headers.items() for v in vs]
         resp_headers = [(decode(k), decode(v)) for k, vs in response.headers.items() for v in vs]
         reason = {200: "OK", 203: "Non-Authoritative Information"}.get(response.status, "OK")
-        self.archive.write(response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
+        write = self.archive.write if self.archive is not None else (lambda *a: self.remote.send("warc", *a))
+        write(response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
             H_ROLE: role, H_KEY: key, H_SITE: getattr(getattr(spider, "sitemap", None), "site", ""),
             H_POST: request.meta.get(POST_URL) or "", H_ORIGIN: request.meta.get("origin") or "",
         })
         self.crawler.stats.inc_value("newsarchive/warc/records")
 
     def spider_closed(self, spider=None, reason=None):
-        self.archive.close()
+        if self.archive is not None:
+            self.archive.close()

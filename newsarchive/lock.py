@@ -16,6 +16,7 @@ from pathlib import Path
 
 EX_TEMPFAIL = 75
 LOCK_NAME = ".newsarchive.lock"
+WRITE_LOCK_NAME = ".newsarchive.write.lock"   # one post write at a time, among several writers
 PARENT_ENV = "NEWSARCHIVE_LOCK_PARENT"
 
 
@@ -24,9 +25,9 @@ class ArchiveLocked(RuntimeError):
 
 
 class ArchiveLock:
-    def __init__(self, folder: str | Path, what: str = "newsarchive"):
+    def __init__(self, folder: str | Path, what: str = "newsarchive", name: str = LOCK_NAME):
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / name
         self.what = what
         self.fd: int | None = None
         self.took_over: dict | None = None

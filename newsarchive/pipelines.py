@@ -6,6 +6,7 @@ Every drop is a DropItem subclass with a reason, logged and counted as
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -13,11 +14,13 @@ from pathlib import Path
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from newsarchive import signals as na_signals
 from newsarchive.archive import ArchiveWriter
 from newsarchive.catalog import Catalog
 from newsarchive.dates import format_date
+from newsarchive.infocode import InvalidInfoCode, normalize_infocode
 from newsarchive.normalize import PostError, build_post
 from newsarchive.post import render_post
 
@@ -56,6 +59,12 @@ class DuplicatePost(ArticleDropped):
     reason = "duplicate"
 
 
+def offloaded(settings) -> bool:
+    """Whether posts are normalised and written by the writer process (see ``writerproc``)."""
+    return (settings.getbool("NEWSARCHIVE_WRITER_PROCESS") and not settings.getbool("NEWSARCHIVE_STDOUT")
+            and not settings.get("NEWSARCHIVE_REDIS_URL"))
+
+
 def _count_drop(stats, exception: DropItem) -> None:
     reason = getattr(exception, "reason", "dropped")
     stats.inc_value(f"newsarchive/drop/{reason}")
@@ -71,6 +80,7 @@ class NormalizePipeline:
     def __init__(self, crawler):
         self.stats = crawler.stats
         self.site_base = crawler.settings.get("NEWSARCHIVE_SITE_BASE")
+        self.offload = offloaded(crawler.settings)
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
 
     @classmethod
@@ -84,6 +94,12 @@ class NormalizePipeline:
         adapter = ItemAdapter(item)
         if not adapter.get("info_code"):
             raise NoInfoCode(f"no infoCode in {adapter.get('source_url')}", log_level="INFO")
+        if self.offload:  # the writer process normalises; the key is checked here, for dedupe
+            try:
+                adapter["info_code"] = normalize_infocode(adapter["info_code"])
+            except InvalidInfoCode as exc:
+                raise InvalidArticle(f"{adapter.get('source_url')}: {exc}", reason="bad_infocode") from None
+            return item
         try:
             post = build_post(item)
         except PostError as exc:
@@ -142,6 +158,7 @@ class WriterPipeline:
         self.folder = folder
         self.writer: ArchiveWriter | None = None
         self.catalog: Catalog | None = None
+        self.remote = None
         self.crawl_id = None
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(self.article_failed, signal=na_signals.article_failed)
@@ -156,9 +173,17 @@ class WriterPipeline:
 
     def open_spider(self, spider=None):
         settings = self.crawler.settings
+        self.remote = None
+        if offloaded(settings):
+            from newsarchive.writerproc import for_crawler
+
+            self.remote = for_crawler(self.crawler)
+            if self.remote.removed_temps:
+                logger.warning("removed %d temp file(s) left by an interrupted run", self.remote.removed_temps)
+            return self._start_remote(spider)
         redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
         self.writer = ArchiveWriter(self.folder, fsync=settings.getbool("NEWSARCHIVE_FSYNC", True),
-                                    lock_each_write=bool(redis_url))
+                                    lock_each_write=bool(redis_url or settings.get("NEWSARCHIVE_SHARD")))
         self.shared = None
         if redis_url:
             from newsarchive.distributed import RedisSets
@@ -171,9 +196,15 @@ class WriterPipeline:
         self.crawl_id = self.catalog.start_crawl(getattr(spider or self.crawler.spider, "name", "?"))
 
     def close_spider(self, spider=None):
+        get = self.stats.get_value
+        if self.remote is not None:
+            self.remote.send("finish_crawl", self.crawl_id, get("newsarchive/posts/written", 0),
+                             get("newsarchive/posts/updated", 0), get("newsarchive/posts/unchanged", 0),
+                             get("newsarchive/posts/failed", 0), get("finish_reason", "finished"))
+            self.remote.close()
+            return
         if self.catalog is None:
             return
-        get = self.stats.get_value
         self.catalog.finish_crawl(
             self.crawl_id, get("newsarchive/posts/written", 0), get("newsarchive/posts/updated", 0),
             get("newsarchive/posts/unchanged", 0), get("newsarchive/posts/failed", 0),
@@ -184,14 +215,26 @@ class WriterPipeline:
 
     def item_dropped(self, item, response, exception, spider=None):
         page = ItemAdapter(item).get("page")
-        if isinstance(exception, NoInfoCode) and page and self.catalog is not None:
-            self.catalog.record_ignored(page, exception.reason)
+        if isinstance(exception, NoInfoCode) and page:
+            if self.remote is not None:
+                self.remote.send("ignored", page, exception.reason)
+            elif self.catalog is not None:
+                self.catalog.record_ignored(page, exception.reason)
 
     def article_failed(self, url, info_code, reason, permanent, origin=None):
-        if self.catalog is not None:
+        if self.remote is not None:
+            self.remote.send("failure", url, info_code, reason, permanent)
+        elif self.catalog is not None:
             self.catalog.record_failure(url, info_code, reason, permanent)
 
+    async def _start_remote(self, spider):
+        answer = await maybe_deferred_to_future(
+            self.remote.call("start_crawl", getattr(spider or self.crawler.spider, "name", "?")))
+        self.crawl_id = answer[1]
+
     def process_item(self, item, spider=None):
+        if self.remote is not None:
+            return self._process_remote(item)
         adapter = ItemAdapter(item)
         outcome, target = self.writer.write(adapter["info_code"], adapter["filename"], adapter["text"], self._row(adapter))
         if self.shared is not None:
@@ -199,6 +242,29 @@ class WriterPipeline:
         adapter["outcome"] = outcome
         adapter["filename"] = str(target)
         self.stats.inc_value(f"newsarchive/posts/{outcome}")
+        return item
+
+    async def _process_remote(self, item):
+        answer = await maybe_deferred_to_future(self.remote.call("post", dataclasses.asdict(item)))
+        return self._answered(answer, item)
+
+    def _answered(self, answer, item):
+        """The writer process's answer for one article."""
+        status = answer[0]
+        adapter = ItemAdapter(item)
+        if status == "drop":
+            raise InvalidArticle(f"{adapter.get('source_url')}: {answer[2]}", reason=answer[1])
+        if status == "error":
+            raise InvalidArticle(f"{adapter.get('source_url')}: could not write: {answer[1]}: {answer[2]}",
+                                 reason="write_error", log_level="ERROR")
+        result = answer[1]
+        for key in ("outcome", "filename", "info_code", "title", "date", "category", "tags", "text"):
+            adapter[key] = result[key]
+        for note in result["notes"]:
+            logger.info("%s: %s", result["info_code"], note)
+            self.stats.inc_value("newsarchive/normalize/" + note.split()[0])
+        self.stats.inc_value(f"newsarchive/body/{result['body_source']}")
+        self.stats.inc_value(f"newsarchive/posts/{result['outcome']}")
         return item
 
     @staticmethod

@@ -77,3 +77,5 @@ NEWSARCHIVE_REDIS_ITEMS = False               # push posts to Redis for `newsarc
 NEWSARCHIVE_REDIS_FOLLOW = False              # keep waiting for new work
 NEWSARCHIVE_REDIS_IDLE = 5.0                  # seconds of empty frontier before a worker exits
 NEWSARCHIVE_REDIS_HEARTBEAT = 2.0             # a worker silent for 5 heartbeats is presumed dead
+NEWSARCHIVE_WRITER_PROCESS = True             # normalise + write posts and WARC in a second process
+NEWSARCHIVE_SHARD = ""                        # "i/N": this process crawls categories with crc32 % N == i

@@ -7,6 +7,7 @@ KnownPostsMiddleware can skip archived posts before they are downloaded.
 from __future__ import annotations
 
 import collections
+import zlib
 from urllib.parse import urlsplit
 
 import scrapy
@@ -77,6 +78,8 @@ class MirrorSpider(scrapy.Spider):
         spider.sitemap = SiteMap(spider._site_arg or settings.get("NEWSARCHIVE_SITE"),
                                  settings.getlist("NEWSARCHIVE_CANONICAL_HOSTS"))
         spider.share = _flag(spider._share_arg, settings.getbool("NEWSARCHIVE_SHARE"))
+        shard = settings.get("NEWSARCHIVE_SHARD") or ""
+        spider.shard = tuple(int(x) for x in shard.split("/")) if shard else None
         spider.share_timeout = settings.getfloat("NEWSARCHIVE_SHARE_TIMEOUT")
         spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
         crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
@@ -161,6 +164,8 @@ class MirrorSpider(scrapy.Spider):
                               meta=meta, dont_filter=bool(meta.get(EXPLICIT)))
 
     def _wanted(self, category: str) -> bool:
+        if self.shard and zlib.crc32(category.encode("utf-8")) % self.shard[1] != self.shard[0]:
+            return False  # another process of `crawl --jobs N` has this category
         return not self.categories or category in self.categories
 
     # -- pages ------------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+"""The archive writer in a process of its own (``NEWSARCHIVE_WRITER_PROCESS``, default on).
+
+Scrapy runs on one core; normalising, rendering, hashing, fsync-ing, cataloguing and WARC-writing
+every post is CPU and I/O that need not stand in its way. The pipeline sends each article (and the
+WARC capture extension each response) down a pipe to this process, which owns the archive: it is
+the one writer of posts, catalog and WARC files. Answers (written / unchanged / updated, or a drop
+with its reason) come back to the crawl as the Deferreds of ``process_item``.
+
+If the crawl process dies (kill -9), this process sees the pipe close, finishes what it was sent,
+closes the catalog and WARC file cleanly and exits: nothing half-written either way.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import signal
+import threading
+
+logger = logging.getLogger(__name__)
+
+
+def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max: int, shared: bool) -> None:
+    """The child: read messages until ``close`` or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the crawl decides when to stop, and says so
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from pathlib import Path
+
+    from newsarchive.archive import ArchiveWriter
+    from newsarchive.dates import format_date
+    from newsarchive.items import ArticleItem
+    from newsarchive.normalize import PostError, build_post
+    from newsarchive.post import render_post
+    from newsarchive.warc import WARC_DIR, WarcArchive, salvage
+
+    writer = ArchiveWriter(folder, fsync=fsync, lock_each_write=shared)
+    warc_dir = Path(folder) / WARC_DIR
+    salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
+    archive = WarcArchive(warc_dir, warc_max) if warc else None
+    conn.send(("ready", writer.removed_temps, salvaged))
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break                                   # the crawl is gone: finish cleanly
+            kind = msg[0]
+            if kind == "post":
+                _, ident, fields = msg
+                item = ArticleItem(**fields)
+                try:
+                    post = build_post(item)
+                except PostError as exc:
+                    conn.send((ident, "drop", exc.reason, str(exc)))
+                    continue
+                text = render_post(post, site_base)
+                row = {"title": post.title, "date": format_date(post.date), "category": post.category,
+                       "tags": " ".join(post.tags), "source_url": item.source_url or "",
+                       "share_url": post.share_url or "", "body_source": post.body_source or ""}
+                try:
+                    outcome, target = writer.write(post.info_code, post.filename, text, row)
+                except (OSError, ValueError) as exc:
+                    conn.send((ident, "error", type(exc).__name__, str(exc)))
+                    continue
+                conn.send((ident, "ok", {"outcome": outcome, "filename": str(target), "info_code": post.info_code,
+                                         "title": post.title, "date": format_date(post.date),
+                                         "category": post.category, "tags": post.tags, "text": text,
+                                         "notes": post.notes, "body_source": post.body_source}))
+            elif kind == "warc" and archive is not None:
+                archive.write(*msg[1:])
+            elif kind == "ignored":
+                writer.catalog.record_ignored(*msg[1:])
+            elif kind == "failure":
+                writer.catalog.record_failure(*msg[1:])
+            elif kind == "start_crawl":
+                conn.send((msg[1], "ok", writer.catalog.start_crawl(msg[2])))
+            elif kind == "finish_crawl":
+                writer.catalog.finish_crawl(*msg[1:])
+            elif kind == "close":
+                conn.send((msg[1], "ok", None))
+                break
+    finally:
+        if archive is not None:
+            archive.close()
+        writer.close()
+        conn.close()
+
+
+class WriterProcess:
+    """The parent's handle: ``call(kind, …)`` returns a Deferred for the child's answer;
+    ``send(kind, …)`` does not wait. A reader thread hands answers to the reactor."""
+
+    def __init__(self, folder: str, fsync: bool, site_base: str, warc: bool, warc_max: int, shared: bool = False):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, folder, fsync, site_base, warc, warc_max, shared),
+                                name="newsarchive-writer", daemon=False)
+        self.proc.start()
+        child.close()
+        ready = self.conn.recv()
+        self.removed_temps, self.salvaged = ready[1], ready[2]
+        self.ids = itertools.count(1)
+        self.waiting: dict[int, object] = {}
+        self.lock = threading.Lock()
+        self.closed = False
+        self.reader = threading.Thread(target=self._read, name="newsarchive-writer-reader", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        from twisted.internet import reactor
+
+        while True:
+            try:
+                msg = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self.lock:
+                d = self.waiting.pop(msg[0], None)
+            if d is not None:
+                reactor.callFromThread(d.callback, msg[1:])
+        with self.lock:
+            waiting, self.waiting = list(self.waiting.values()), {}
+        for d in waiting:
+            reactor.callFromThread(d.errback, RuntimeError("the archive writer process stopped"))
+
+    def call(self, kind: str, *args):
+        from twisted.internet.defer import Deferred
+
+        d = Deferred()
+        ident = next(self.ids)
+        with self.lock:
+            self.waiting[ident] = d
+        self.conn.send((kind, ident, *args))
+        return d
+
+    def send(self, kind: str, *args) -> None:
+        if not self.closed:
+            self.conn.send((kind, *args))
+
+    def close(self):
+        """Ask the child to finish and wait for it (blocking: called once, at the crawl's end)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.conn.send(("close", 0))
+        except (OSError, BrokenPipeError):
+            pass
+        self.proc.join(timeout=120)
+        self.conn.close()
+
+
+_BY_CRAWLER: dict[int, WriterProcess] = {}
+
+
+def for_crawler(crawler) -> WriterProcess | None:
+    """The crawl's writer process (started on first use), or None when it is switched off."""
+    settings = crawler.settings
+    if (not settings.getbool("NEWSARCHIVE_WRITER_PROCESS") or settings.getbool("NEWSARCHIVE_STDOUT")
+            or settings.get("NEWSARCHIVE_REDIS_URL")):
+        return None
+    wp = _BY_CRAWLER.get(id(crawler))
+    if wp is None:
+        wp = WriterProcess(settings.get("NEWSARCHIVE_OUTPUT"), settings.getbool("NEWSARCHIVE_FSYNC", True),
+                           settings.get("NEWSARCHIVE_SITE_BASE"), settings.getbool("NEWSARCHIVE_WARC"),
+                           settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"), bool(settings.get("NEWSARCHIVE_SHARD")))
+        _BY_CRAWLER[id(crawler)] = wp
+    return wp
