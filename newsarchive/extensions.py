@@ -85,19 +85,22 @@ class WarcCapture:
     ``<archive>/warc/`` (rolling at ``NEWSARCHIVE_WARC_MAX_BYTES``)."""
 
     def __init__(self, crawler, folder: Path, max_bytes: int):
+        from newsarchive.pipelines import offloaded
         from newsarchive.warc import WarcArchive, salvage
-        from newsarchive.writerproc import for_crawler
 
         self.crawler = crawler
-        self.remote = for_crawler(crawler)   # the writer process writes the WARC files, if there is one
-        if self.remote is not None:
-            self.archive = None
-            saved = self.remote.salvaged
-        else:
+        # with a writer process, it writes the WARC files; pages that only lead to posts (home,
+        # feed, listings) wait in memory until a post comes: a crawl that finds nothing new
+        # records nothing and starts no writer
+        self.offload = offloaded(crawler.settings)
+        self.remote = None
+        self.held: list = []
+        self.archive = None
+        if not self.offload:
             saved = salvage(folder) if folder.is_dir() else 0
+            if saved:
+                crawler.stats.set_value("newsarchive/warc/salvaged", saved)
             self.archive = WarcArchive(folder, max_bytes)
-        if saved:
-            crawler.stats.set_value("newsarchive/warc/salvaged", saved)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -134,12 +137,24 @@ class WarcCapture:
         req_headers = [(decode(k), decode(v)) for k, vs in request.headers.items() for v in vs]
         resp_headers = [(decode(k), decode(v)) for k, vs in response.headers.items() for v in vs]
         reason = {200: "OK", 203: "Non-Authoritative Information"}.get(response.status, "OK")
-        write = self.archive.write if self.archive is not None else (lambda *a: self.remote.send("warc", *a))
-        write(response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
+        record = (response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
             H_ROLE: role, H_KEY: key, H_SITE: getattr(getattr(spider, "sitemap", None), "site", ""),
             H_POST: request.meta.get(POST_URL) or "", H_ORIGIN: request.meta.get("origin") or "",
         })
         self.crawler.stats.inc_value("newsarchive/warc/records")
+        if self.archive is not None:
+            self.archive.write(*record)
+        elif role in ("home", "feed", "listing") and self.remote is None:
+            self.held.append(record)
+        else:
+            if self.remote is None:
+                from newsarchive.writerproc import for_crawler
+
+                self.remote = for_crawler(self.crawler)
+                for held in self.held:
+                    self.remote.send("warc", *held)
+                self.held = []
+            self.remote.send("warc", *record)
 
     def spider_closed(self, spider=None, reason=None):
         if self.archive is not None:

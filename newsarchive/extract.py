@@ -25,6 +25,8 @@ POST_PATH = re.compile(r"^/(?P<cat>.+?)/(?P<y>[0-9]{4})/(?P<m>[0-9]{2})/(?P<d>[0
 LISTING_PATH = re.compile(r"^/category/(?P<slug>[^/]+)\.html$")
 DATE_SMALL = re.compile(r"\(GMT\+8[^)]*\)\s*(.+)$", re.S)
 NEXT_TEXTS = ("下一页", "下页", "next", "older")
+_ODD_PATH = re.compile(r"[?#\\]|/\.\.?(?:/|$)|\s")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'*+,;=:@-]*")
 
 
 class ExtractError(ValueError):
@@ -79,7 +81,10 @@ class SiteMap:
 
     def local_path(self, url: str, base: str | None = None) -> str | None:
         """The mirror-relative path (``/emnews/…``) of a link, or None if it leaves the mirror."""
-        absolute = urljoin(base or self.site, url.strip())
+        url = url.strip()
+        if url[:1] == "/" and url[1:2] != "/" and not self.prefix and not _ODD_PATH.search(url):
+            return unquote(url) if "%" in url else url   # the common case, without urljoin/urlsplit
+        absolute = urljoin(base or self.site, url)
         parts = urlsplit(absolute)
         if parts.scheme not in ("http", "https") or parts.netloc.lower() not in self.hosts:
             return None
@@ -90,7 +95,10 @@ class SiteMap:
 
     def url(self, path: str) -> str:
         """The URL to fetch for a mirror path; spaces and brackets made safe (w3lib)."""
-        return safe_url_string(self.site.rstrip("/") + self.prefix_free(path))
+        path = self.prefix_free(path)
+        if path.isascii() and _PLAIN_PATH.fullmatch(path):
+            return self.site[:-1] + path          # nothing to escape: skip w3lib's ~30 µs
+        return safe_url_string(self.site.rstrip("/") + path)
 
     @staticmethod
     def prefix_free(path: str) -> str:

@@ -1,10 +1,14 @@
-"""Spider middleware that skips post pages already in the catalog (the incremental crawl)."""
+"""Middlewares: skipping posts already archived (the incremental crawl), and a cheaper proxy
+middleware."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.request import proxy_bypass
 
+from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.exceptions import NotConfigured
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+from scrapy.utils.httpobj import urlparse_cached
 
 from newsarchive.catalog import Catalog
 
@@ -70,3 +74,29 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
             return False
         age = dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(when)
         return age.total_seconds() < self.retry_after
+
+
+class ProxyMiddleware(HttpProxyMiddleware):
+    """Scrapy's HttpProxyMiddleware (``http_proxy``, ``https_proxy``, ``no_proxy`` as Scrapy reads
+    them), with the ``no_proxy`` verdict remembered per host: urllib's ``proxy_bypass`` scans the
+    whole environment on every call, ~0.4 ms a request — a fifth of a bare crawl's CPU."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._bypass: dict[str, bool] = {}
+
+    def process_request(self, request, spider=None):
+        if "proxy" in request.meta or not self.proxies:
+            return super().process_request(request, spider)
+        parsed = urlparse_cached(request)
+        scheme, host = parsed.scheme, parsed.hostname
+        creds = proxy_url = used = None
+        if scheme in self.proxies and (scheme not in ("http", "https") or host):
+            bypass = self._bypass.get(host) if host else False
+            if bypass is None:
+                bypass = self._bypass.setdefault(host, bool(proxy_bypass(host)))
+            if scheme not in ("http", "https") or not bypass:
+                used = scheme
+                creds, proxy_url = self.proxies[scheme]
+        self._set_proxy_and_creds(request, proxy_url, creds, used)
+        return None

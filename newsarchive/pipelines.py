@@ -159,6 +159,7 @@ class WriterPipeline:
         self.writer: ArchiveWriter | None = None
         self.catalog: Catalog | None = None
         self.remote = None
+        self.offload = False
         self.crawl_id = None
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(self.article_failed, signal=na_signals.article_failed)
@@ -175,12 +176,11 @@ class WriterPipeline:
         settings = self.crawler.settings
         self.remote = None
         if offloaded(settings):
-            from newsarchive.writerproc import for_crawler
+            # the writer process starts with the first post (an incremental crawl may have none)
+            from newsarchive.catalog import now_text
 
-            self.remote = for_crawler(self.crawler)
-            if self.remote.removed_temps:
-                logger.warning("removed %d temp file(s) left by an interrupted run", self.remote.removed_temps)
-            return self._start_remote(spider)
+            self.offload, self.started = True, now_text()
+            return
         redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
         self.writer = ArchiveWriter(self.folder, fsync=settings.getbool("NEWSARCHIVE_FSYNC", True),
                                     lock_each_write=bool(redis_url or settings.get("NEWSARCHIVE_SHARD")))
@@ -197,11 +197,23 @@ class WriterPipeline:
 
     def close_spider(self, spider=None):
         get = self.stats.get_value
-        if self.remote is not None:
-            self.remote.send("finish_crawl", self.crawl_id, get("newsarchive/posts/written", 0),
-                             get("newsarchive/posts/updated", 0), get("newsarchive/posts/unchanged", 0),
-                             get("newsarchive/posts/failed", 0), get("finish_reason", "finished"))
-            self.remote.close()
+        if self.offload:
+            from newsarchive.writerproc import started
+
+            record = (getattr(spider or self.crawler.spider, "name", "?"), self.started,
+                      get("newsarchive/posts/written", 0), get("newsarchive/posts/updated", 0),
+                      get("newsarchive/posts/unchanged", 0), get("newsarchive/posts/failed", 0),
+                      get("finish_reason", "finished"))
+            remote = started(self.crawler)
+            if remote is not None:
+                remote.send("crawl", *record)
+                remote.close()
+            else:  # nothing was written: note the crawl and be done, without starting a writer
+                catalog = Catalog(self.folder)
+                try:
+                    catalog.record_crawl(*record)
+                finally:
+                    catalog.close()
             return
         if self.catalog is None:
             return
@@ -216,24 +228,26 @@ class WriterPipeline:
     def item_dropped(self, item, response, exception, spider=None):
         page = ItemAdapter(item).get("page")
         if isinstance(exception, NoInfoCode) and page:
-            if self.remote is not None:
-                self.remote.send("ignored", page, exception.reason)
+            if self.offload:
+                self._writer().send("ignored", page, exception.reason)
             elif self.catalog is not None:
                 self.catalog.record_ignored(page, exception.reason)
 
     def article_failed(self, url, info_code, reason, permanent, origin=None):
-        if self.remote is not None:
-            self.remote.send("failure", url, info_code, reason, permanent)
+        if self.offload:
+            self._writer().send("failure", url, info_code, reason, permanent)
         elif self.catalog is not None:
             self.catalog.record_failure(url, info_code, reason, permanent)
 
-    async def _start_remote(self, spider):
-        answer = await maybe_deferred_to_future(
-            self.remote.call("start_crawl", getattr(spider or self.crawler.spider, "name", "?")))
-        self.crawl_id = answer[1]
+    def _writer(self):
+        from newsarchive.writerproc import for_crawler
+
+        if self.remote is None:
+            self.remote = for_crawler(self.crawler)
+        return self.remote
 
     def process_item(self, item, spider=None):
-        if self.remote is not None:
+        if self.offload:
             return self._process_remote(item)
         adapter = ItemAdapter(item)
         outcome, target = self.writer.write(adapter["info_code"], adapter["filename"], adapter["text"], self._row(adapter))
@@ -245,7 +259,7 @@ class WriterPipeline:
         return item
 
     async def _process_remote(self, item):
-        answer = await maybe_deferred_to_future(self.remote.call("post", dataclasses.asdict(item)))
+        answer = await maybe_deferred_to_future(self._writer().call("post", dataclasses.asdict(item)))
         return self._answered(answer, item)
 
     def _answered(self, answer, item):

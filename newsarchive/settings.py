@@ -39,6 +39,10 @@ COOKIES_ENABLED = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "newsarchive.middlewares.ProxyMiddleware": 750,
+}
 SPIDER_MIDDLEWARES = {
     "newsarchive.middlewares.KnownPostsMiddleware": 550,
     "newsarchive.distributed.PendingDone": 10,      # only with NEWSARCHIVE_REDIS_URL

@@ -72,10 +72,8 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
                 writer.catalog.record_ignored(*msg[1:])
             elif kind == "failure":
                 writer.catalog.record_failure(*msg[1:])
-            elif kind == "start_crawl":
-                conn.send((msg[1], "ok", writer.catalog.start_crawl(msg[2])))
-            elif kind == "finish_crawl":
-                writer.catalog.finish_crawl(*msg[1:])
+            elif kind == "crawl":
+                writer.catalog.record_crawl(*msg[1:])
             elif kind == "close":
                 conn.send((msg[1], "ok", None))
                 break
@@ -95,10 +93,9 @@ class WriterProcess:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, folder, fsync, site_base, warc, warc_max, shared),
                                 name="newsarchive-writer", daemon=False)
-        self.proc.start()
+        self.proc.start()          # the child imports and opens the archive while the crawl goes on
         child.close()
-        ready = self.conn.recv()
-        self.removed_temps, self.salvaged = ready[1], ready[2]
+        self.removed_temps = self.salvaged = 0
         self.ids = itertools.count(1)
         self.waiting: dict[int, object] = {}
         self.lock = threading.Lock()
@@ -114,6 +111,13 @@ class WriterProcess:
                 msg = self.conn.recv()
             except (EOFError, OSError):
                 break
+            if msg[0] == "ready":
+                self.removed_temps, self.salvaged = msg[1], msg[2]
+                if msg[1]:
+                    logger.warning("removed %d temp file(s) left by an interrupted run", msg[1])
+                if msg[2]:
+                    logger.warning("salvaged %d WARC record(s) left by an interrupted run", msg[2])
+                continue
             with self.lock:
                 d = self.waiting.pop(msg[0], None)
             if d is not None:
@@ -151,6 +155,11 @@ class WriterProcess:
 
 
 _BY_CRAWLER: dict[int, WriterProcess] = {}
+
+
+def started(crawler) -> WriterProcess | None:
+    """The crawl's writer process if it has been started."""
+    return _BY_CRAWLER.get(id(crawler))
 
 
 def for_crawler(crawler) -> WriterProcess | None:

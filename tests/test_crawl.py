@@ -178,3 +178,25 @@ def test_demo_command(tmp_path):
     result = run_cli("demo", "--output", tmp_path / "demo")
     assert result.returncode == 0, result.stderr
     assert len(_posts(tmp_path / "demo")) == 36
+
+
+def test_jobs_shard_categories_over_processes_into_one_archive(demo_mirror, tmp_path):
+    out = tmp_path / "archive"
+    stats_file = tmp_path / "stats.json"
+    result = run_cli("crawl", "--site", demo_mirror.url, "--output", out, "--jobs", "2", "--stats-file", stats_file,
+                     server=demo_mirror)
+    assert result.returncode == 0, result.stderr
+    assert "(2 jobs)" in result.stdout and "new 36" in result.stdout
+    assert len(_posts(out)) == 36 == Catalog(out, readonly=True).count()
+    stats = json.loads(stats_file.read_text())
+    assert stats["newsarchive/posts/written"] == 36 and stats.get("newsarchive/posts/duplicate", 0) == 0
+    again = run_cli("crawl", "--site", demo_mirror.url, "--output", out, "--jobs", "2", server=demo_mirror)
+    assert "new 0" in again.stdout
+
+
+def test_writer_in_process_gives_the_same_archive(demo_mirror, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_cli("crawl", "--site", demo_mirror.url, "--output", one, server=demo_mirror).returncode == 0
+    assert run_cli("crawl", "--site", demo_mirror.url, "--output", two, "-s", "NEWSARCHIVE_WRITER_PROCESS=0",
+                   server=demo_mirror).returncode == 0
+    assert _posts(one) == _posts(two)

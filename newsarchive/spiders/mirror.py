@@ -70,6 +70,7 @@ class MirrorSpider(scrapy.Spider):
         self.categories = set(_as_list(category))
         self.urls = _as_list(urls)
         self.report = Report()
+        self.listed: set[str] = set()     # categories whose listing this crawl has asked for
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -180,7 +181,8 @@ class MirrorSpider(scrapy.Spider):
             stats.inc_value("newsarchive/posts/found")
             if self._wanted(link.category):
                 yield self._post(link, inherited)
-            if not origin and self._wanted(link.category):
+            if not origin and link.category not in self.listed and self._wanted(link.category):
+                self.listed.add(link.category)   # (the dupefilter would drop it too, after costing a Request)
                 yield self._listing(self.sitemap.listing_url(link.category))
         if not origin:
             for url in links.listings:
@@ -236,8 +238,9 @@ class MirrorSpider(scrapy.Spider):
             self._failed(response.url, f"not a post page: {exc}", True, origin, response.meta.get(KEY))
             return
         item = article_from_mirror(found, response.url, self.sitemap.local_path(response.url) or "", origin)
-        if not origin and item.category:  # every post's category listing is crawled too
+        if not origin and item.category and item.category not in self.listed:  # its category's listing too
             if self._wanted(item.category):
+                self.listed.add(item.category)
                 yield self._listing(self.sitemap.listing_url(item.category))
         if self.share and found.share_url and found.info_code:
             yield scrapy.Request(
