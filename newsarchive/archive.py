@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 from pathlib import Path
 
 POSTS_DIR = "_posts"
 OLD_POSTS_DIR = "old_post"   # where the mirror's own updater moved posts past their days
 TEMP_PREFIX = ".tmp-"
+HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
 _serial = 0
 
 
@@ -20,7 +23,7 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
     see the old file or the new one, never a part."""
     global _serial
     _serial += 1
-    tmp = os.path.join(path.parent, f"{TEMP_PREFIX}{os.getpid()}-{_serial}.part")
+    tmp = os.path.join(path.parent, f"{TEMP_PREFIX}{HOST}-{os.getpid()}-{_serial}.part")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileNotFoundError:
@@ -41,11 +44,29 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
         raise
 
 
+def writer_alive(host: str, pid: int) -> bool:
+    """Whether a writer named by host and pid may still be writing (other machines' writers, on a
+    shared folder, are presumed alive)."""
+    if host != HOST:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove_stale_temps(folder: Path) -> int:
-    """Temp files left by a killed process (they were never renamed, so never a post)."""
+    """Temp files left by a killed process (they were never renamed, so never a post); those of
+    writers still at work (``--jobs``, Redis workers on one folder) are theirs."""
     removed = 0
     if folder.is_dir():
         for tmp in folder.glob(TEMP_PREFIX + "*.part"):
+            m = re.match(re.escape(TEMP_PREFIX) + r"([A-Za-z0-9]+)-([0-9]+)-[0-9]+\.part$", tmp.name)
+            if m and writer_alive(m.group(1), int(m.group(2))):
+                continue
             try:
                 tmp.unlink()
                 removed += 1

@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsarchive import __version__
+from newsarchive.archive import HOST, writer_alive
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class WarcArchive:
     def _open(self) -> None:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S%f")
         self.serial += 1
-        self.path = self.folder / f"newsarchive-{stamp}-{os.getpid()}-{self.serial:05d}.warc.gz"
+        self.path = self.folder / f"newsarchive-{stamp}-{HOST}-{os.getpid()}-{self.serial:05d}.warc.gz"
         self.fh = open(str(self.path) + OPEN_SUFFIX, "wb")
         self.writer = WARCWriter(self.fh, gzip=True)
         info = self.writer.create_warcinfo_record(self.path.name, {
@@ -100,11 +102,20 @@ class WarcArchive:
             self.fh = None
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether the process writing ``name`` (``…-<host>-<pid>-<n>.warc.gz.open``) still runs:
+    several writers share a folder (``--jobs``, Redis workers); only a dead one's file is stale."""
+    m = re.search(r"-([A-Za-z0-9]+)-([0-9]+)-[0-9]+\.warc\.gz", name)
+    return bool(m) and writer_alive(m.group(1), int(m.group(2)))
+
+
 def salvage(folder: str | Path) -> int:
     """Turn ``.open`` files left by a killed run into finished files holding their whole records."""
     folder = Path(folder)
     saved = 0
     for stale in sorted(folder.glob(f"*.warc.gz{OPEN_SUFFIX}")):
+        if _writer_alive(stale.name):
+            continue
         final = stale.with_name(stale.name[: -len(OPEN_SUFFIX)])
         good_end = 0
         with open(stale, "rb") as fh:
