@@ -174,6 +174,20 @@ def cmd_crawl(args) -> int:
     return 0
 
 
+def crawl_options(args) -> list[str]:
+    """The crawl options of a parsed command line, as arguments for a child ``crawl``."""
+    out = ["--site", args.site] if args.site else []
+    for slug in args.category or []:
+        out += ["--category", slug]
+    if args.no_share:
+        out.append("--no-share")
+    if getattr(args, "refresh", False):
+        out.append("--refresh")
+    for pair in args.set or []:
+        out += ["-s", pair]
+    return out
+
+
 def crawl_jobs(args) -> int:
     """``crawl --jobs N``: N crawl processes, each taking the categories whose crc32 falls to it,
     writing into one archive (one post write at a time), under this process's archive lock."""
@@ -184,17 +198,7 @@ def crawl_jobs(args) -> int:
     from newsarchive.lock import PARENT_ENV
 
     lock = _locked(args, "crawl")
-    base = [sys.executable, "-m", "newsarchive", "crawl", "--output", args.output or "output"]
-    if args.site:
-        base += ["--site", args.site]
-    for slug in args.category or []:
-        base += ["--category", slug]
-    if args.no_share:
-        base.append("--no-share")
-    if args.refresh:
-        base.append("--refresh")
-    for pair in args.set or []:
-        base += ["-s", pair]
+    base = [sys.executable, "-m", "newsarchive", "crawl", "--output", args.output or "output", *crawl_options(args)]
     tmp = tempfile.mkdtemp(prefix="newsarchive-jobs-")
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
     try:
@@ -252,15 +256,7 @@ def cmd_schedule(args) -> int:
     except ValueError as exc:
         print(f"newsarchive schedule: {exc}", file=sys.stderr)
         return 2
-    crawl_args = []
-    if args.site:
-        crawl_args += ["--site", args.site]
-    for slug in args.category or []:
-        crawl_args += ["--category", slug]
-    if args.no_share:
-        crawl_args.append("--no-share")
-    for pair in args.set or []:
-        crawl_args += ["-s", pair]
+    crawl_args = crawl_options(args)
     output = Path(args.output or "output")
     lock = _locked(args, "schedule")
     try:

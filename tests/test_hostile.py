@@ -184,7 +184,6 @@ def _pwned(page: Path) -> bool:
 @pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (Debian package 'chromium'): "
                                            "the in-browser check was not run")
 def test_no_script_runs_in_a_browser(tmp_path):
-    out = tmp_path / "output"
     bodies = []
     for name, data, code, expected, _ in CASES:
         if expected == "post" and "5 MB" not in name:

@@ -51,6 +51,7 @@ def test_twenty_percent_faults_one_rerun_archives_every_existing_post(tmp_path):
         second = run_cli("crawl", "--site", server.url, "--output", out, *FAST, "--stats-file", tmp_path / "s2.json",
                          server=server, timeout=600)
         faults = server.faults
+    assert second.returncode == 0, second.stderr[-3000:]
     archived = {p.name[11:-3] for p in (out / "_posts").glob("*.md")}
     assert archived == exists                                       # 100% of what exists, nothing else
     injected = sum(v for k, v in faults.items() if k not in ("404", "huge"))

@@ -90,6 +90,14 @@ def test_a_run_still_going_makes_the_next_skip(tmp_path):
     assert len(list((out / "_posts").glob("*.md"))) == 6
 
 
+def _wait_for_lock(out: Path, seconds: float = 30) -> None:
+    """Until a crawl has taken the archive lock."""
+    deadline = time.time() + seconds
+    while not (out / ".newsarchive.lock").exists() or not (out / ".newsarchive.lock").read_text():
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+
 def test_lock_contention_exits_75_at_once(tmp_path):
     posts = synthetic_posts(6, seed=23, media=["南方日报"])
     folder = build_site(posts, tmp_path / "m")
@@ -97,10 +105,7 @@ def test_lock_contention_exits_75_at_once(tmp_path):
     with MockServer(folder, delay=0.5) as server:
         first = subprocess.Popen(_cli("crawl", "--site", server.url, "--output", out, "-s", "CONCURRENT_REQUESTS=1"),
                                  env=_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 30
-        while not (out / ".newsarchive.lock").exists() or not (out / ".newsarchive.lock").read_text():
-            assert time.time() < deadline
-            time.sleep(0.05)
+        _wait_for_lock(out)
         for args in (("crawl", "--site", server.url), ("fetch", posts[0].share_url),
                      ("schedule", "--every", "5m", "--site", server.url)):
             started = time.time()
@@ -118,10 +123,7 @@ def test_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     with MockServer(folder, delay=1.0) as server:
         victim = subprocess.Popen(_cli("crawl", "--site", server.url, "--output", out), env=_env(server),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while not (out / ".newsarchive.lock").exists() or not (out / ".newsarchive.lock").read_text():
-            assert time.time() < deadline
-            time.sleep(0.05)
+        _wait_for_lock(out)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         server.httpd.delay = 0
