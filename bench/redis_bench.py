@@ -5,7 +5,6 @@ loopback mirror (nginx), on this machine. Needs redis-server.
 """
 import argparse
 import json
-import os
 import shutil
 import socket
 import subprocess
