@@ -101,33 +101,37 @@ class Catalog:
             self._connect_readonly()
         return self.db
 
-    # -- reading --------------------------------------------------------------------------------
-    def get(self, info_code: str) -> dict | None:
+    def _one(self, sql: str, params: tuple):
+        """One row of a read, or None — also while another process is still creating the catalog
+        (the file exists, its tables not yet)."""
         if self._reader() is None:
             return None
-        row = self.db.execute(f"SELECT {', '.join(POST_FIELDS)} FROM posts WHERE info_code = ?",
-                              (info_code,)).fetchone()
+        try:
+            return self.db.execute(sql, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+
+    # -- reading --------------------------------------------------------------------------------
+    def get(self, info_code: str) -> dict | None:
+        row = self._one(f"SELECT {', '.join(POST_FIELDS)} FROM posts WHERE info_code = ?", (info_code,))
         return dict(zip(POST_FIELDS, row)) if row else None
 
     def known(self, info_code: str) -> bool:
-        if self._reader() is None:
-            return False
-        return self.db.execute("SELECT 1 FROM posts WHERE info_code = ?", (info_code,)).fetchone() is not None
+        return self._one("SELECT 1 FROM posts WHERE info_code = ?", (info_code,)) is not None
 
     def ignored(self, page: str) -> bool:
-        if self._reader() is None:
-            return False
-        return self.db.execute("SELECT 1 FROM ignored_pages WHERE page = ?", (page,)).fetchone() is not None
+        return self._one("SELECT 1 FROM ignored_pages WHERE page = ?", (page,)) is not None
 
     def permanent_failure(self, url: str) -> str | None:
         """When a URL last failed for good (404, oversize…), else None."""
-        if self._reader() is None:
-            return None
-        row = self.db.execute("SELECT last_seen FROM failures WHERE url = ? AND permanent = 1", (url,)).fetchone()
+        row = self._one("SELECT last_seen FROM failures WHERE url = ? AND permanent = 1", (url,))
         return row[0] if row else None
 
     def count(self) -> int:
-        return 0 if self._reader() is None else self.db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+        row = self._one("SELECT COUNT(*) FROM posts", ())
+        return row[0] if row else 0
 
     def iter_posts(self, where: str = "", params: tuple = ()):
         """Rows as dicts, in date order, streamed from the cursor."""
