@@ -110,8 +110,7 @@ def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
         if fmt == "jsonl":
             dumps = json.JSONEncoder(ensure_ascii=False).encode
             for record, _, _ in records(folder, rows):
-                fh.write(dumps(record))
-                fh.write("\n")
+                fh.write(dumps(record) + "\n")
                 count += 1
         else:
             fh.write("\ufeff")
