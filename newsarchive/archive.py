@@ -114,6 +114,15 @@ class ArchiveWriter:
         finally:
             lock.release()
 
+    def write_post(self, post, text: str, source_url: str) -> tuple[str, Path]:
+        """Write a normalised ``post.Post`` whose rendered text is ``text``."""
+        from newsarchive.dates import format_date
+
+        row = {"title": post.title, "date": format_date(post.date), "category": post.category,
+               "tags": " ".join(post.tags), "source_url": source_url or "", "share_url": post.share_url or "",
+               "body_source": post.body_source or ""}
+        return self.write(post.info_code, post.filename, text, row)
+
     def _write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
         previous = self.catalog.get(code)
         location = previous["location"] if previous else POSTS_DIR

@@ -13,7 +13,6 @@ import copy
 from pathlib import Path
 
 from newsarchive.archive import ArchiveWriter
-from newsarchive.dates import format_date
 from newsarchive.encoding import decode_html
 from newsarchive.extract import ExtractError, SiteMap, parse_post_page
 from newsarchive.infocode import SHARE_PATH, infocode_from_share_url
@@ -71,10 +70,7 @@ def rebuild(warc_folder: str | Path, output: str | Path, site_base: str = DEFAUL
             except PostError as exc:
                 counts[f"dropped ({exc.reason})"] += 1
                 continue
-            row = {"title": post.title, "date": format_date(post.date),
-                   "category": post.category, "tags": " ".join(post.tags), "source_url": item.source_url,
-                   "share_url": post.share_url, "body_source": post.body_source}
-            outcome, _ = writer.write(post.info_code, post.filename, render_post(post, site_base), row)
+            outcome, _ = writer.write_post(post, render_post(post, site_base), item.source_url)
             counts[outcome] += 1
     finally:
         writer.close()

@@ -54,11 +54,8 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
                     conn.send((ident, "drop", exc.reason, str(exc)))
                     continue
                 text = render_post(post, site_base)
-                row = {"title": post.title, "date": format_date(post.date), "category": post.category,
-                       "tags": " ".join(post.tags), "source_url": item.source_url or "",
-                       "share_url": post.share_url or "", "body_source": post.body_source or ""}
                 try:
-                    outcome, target = writer.write(post.info_code, post.filename, text, row)
+                    outcome, target = writer.write_post(post, text, item.source_url)
                 except (OSError, ValueError) as exc:
                     conn.send((ident, "error", type(exc).__name__, str(exc)))
                     continue
