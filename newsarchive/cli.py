@@ -238,7 +238,7 @@ def cmd_demo(args) -> int:
     from newsarchive.mockserver import MockServer
 
     with tempfile.TemporaryDirectory(prefix="newsarchive-demo-") as tmp:
-        build_site(demo_posts(), tmp)
+        build_site(demo_posts(), tmp, page_size=8)   # listings of 8 posts: pagination is followed
         with MockServer(tmp) as server:
             print(f"demo mirror serving on {server.url} (share host through it as a proxy)")
             os.environ["http_proxy"] = server.url
