@@ -182,24 +182,12 @@ class Catalog:
         )
         self.db.commit()
 
-    def start_crawl(self, spider: str) -> int:
-        cur = self.db.execute("INSERT INTO crawls (spider, started) VALUES (?, ?)", (spider, now_text()))
-        self.db.commit()
-        return cur.lastrowid
-
     def record_crawl(self, spider: str, started: str, new: int, updated: int, unchanged: int, failed: int,
                      reason: str) -> None:
         """One finished crawl, in one go (the writer process learns of it at the end)."""
         self.db.execute("INSERT INTO crawls (spider, started, finished, new, updated, unchanged, failed, reason) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (spider, started, now_text(), new, updated, unchanged,
                                                             failed, reason))
-        self.db.commit()
-
-    def finish_crawl(self, crawl_id: int, new: int, updated: int, unchanged: int, failed: int, reason: str) -> None:
-        self.db.execute(
-            "UPDATE crawls SET finished = ?, new = ?, updated = ?, unchanged = ?, failed = ?, reason = ? WHERE id = ?",
-            (now_text(), new, updated, unchanged, failed, reason, crawl_id),
-        )
         self.db.commit()
 
     def move(self, info_code: str, location: str) -> None:

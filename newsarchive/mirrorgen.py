@@ -66,10 +66,6 @@ class SourcePost:
     def link_url(self) -> str:
         return self.share_url if self.share else self.source_url
 
-    @property
-    def article_html(self) -> str:
-        return "".join(f"<p>{p}</p>" for p in self.paragraphs) + self.extra_html
-
     def share_json(self) -> dict:
         indent = "\u3000\u3000" if self.indent else ""
         text = "".join(f"<p>{indent}{p}</p>" for p in self.paragraphs) + self.extra_html

@@ -159,8 +159,8 @@ class WriterPipeline:
         self.writer: ArchiveWriter | None = None
         self.catalog: Catalog | None = None
         self.remote = None
+        self.shared = None
         self.offload = False
-        self.crawl_id = None
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
         crawler.signals.connect(self.article_failed, signal=na_signals.article_failed)
 
@@ -173,18 +173,17 @@ class WriterPipeline:
         return cls(crawler, Path(crawler.settings.get("NEWSARCHIVE_OUTPUT")))
 
     def open_spider(self, spider=None):
+        from newsarchive.catalog import now_text
+
         settings = self.crawler.settings
-        self.remote = None
+        self.started = now_text()
         if offloaded(settings):
             # the writer process starts with the first post (an incremental crawl may have none)
-            from newsarchive.catalog import now_text
-
-            self.offload, self.started = True, now_text()
+            self.offload = True
             return
         redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
         self.writer = ArchiveWriter(self.folder, fsync=settings.getbool("NEWSARCHIVE_FSYNC", True),
                                     lock_each_write=bool(redis_url or settings.get("NEWSARCHIVE_SHARD")))
-        self.shared = None
         if redis_url:
             from newsarchive.distributed import RedisSets
 
@@ -193,37 +192,27 @@ class WriterPipeline:
         if self.writer.removed_temps:
             logger.warning("removed %d temp file(s) left by an interrupted run", self.writer.removed_temps)
         self.catalog = self.writer.catalog
-        self.crawl_id = self.catalog.start_crawl(getattr(spider or self.crawler.spider, "name", "?"))
 
     def close_spider(self, spider=None):
-        get = self.stats.get_value
-        if self.offload:
-            from newsarchive.writerproc import started
+        """One row in the catalog's ``crawls`` for this crawl, written by whichever writer there is."""
+        from newsarchive.writerproc import started
 
-            record = (getattr(spider or self.crawler.spider, "name", "?"), self.started,
-                      get("newsarchive/posts/written", 0), get("newsarchive/posts/updated", 0),
-                      get("newsarchive/posts/unchanged", 0), get("newsarchive/posts/failed", 0),
-                      get("finish_reason", "finished"))
-            remote = started(self.crawler)
-            if remote is not None:
-                remote.send("crawl", *record)
-                remote.close()
-            else:  # nothing was written: note the crawl and be done, without starting a writer
-                catalog = Catalog(self.folder)
-                try:
-                    catalog.record_crawl(*record)
-                finally:
-                    catalog.close()
+        get = self.stats.get_value
+        record = (getattr(spider or self.crawler.spider, "name", "?"), self.started,
+                  get("newsarchive/posts/written", 0), get("newsarchive/posts/updated", 0),
+                  get("newsarchive/posts/unchanged", 0), get("newsarchive/posts/failed", 0),
+                  get("finish_reason", "finished"))
+        remote = started(self.crawler) if self.offload else None
+        if remote is not None:
+            remote.send("crawl", *record)
+            remote.close()
             return
-        if self.catalog is None:
-            return
-        self.catalog.finish_crawl(
-            self.crawl_id, get("newsarchive/posts/written", 0), get("newsarchive/posts/updated", 0),
-            get("newsarchive/posts/unchanged", 0), get("newsarchive/posts/failed", 0),
-            get("finish_reason", "finished"),
-        )
-        self.catalog.close()
-        self.catalog = None
+        catalog = self.catalog or Catalog(self.folder)  # nothing was written: no writer was started
+        try:
+            catalog.record_crawl(*record)
+        finally:
+            catalog.close()
+            self.catalog = None
 
     def item_dropped(self, item, response, exception, spider=None):
         page = ItemAdapter(item).get("page")
