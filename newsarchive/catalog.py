@@ -113,6 +113,17 @@ class Catalog:
                 return None
             raise
 
+    def _all(self, sql: str) -> list:
+        """Every row of a read ([] while the catalog or its tables do not exist yet)."""
+        if self._reader() is None:
+            return []
+        try:
+            return self.db.execute(sql).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
     # -- reading --------------------------------------------------------------------------------
     def get(self, info_code: str) -> dict | None:
         row = self._one(f"SELECT {', '.join(POST_FIELDS)} FROM posts WHERE info_code = ?", (info_code,))
@@ -121,13 +132,16 @@ class Catalog:
     def known(self, info_code: str) -> bool:
         return self._one("SELECT 1 FROM posts WHERE info_code = ?", (info_code,)) is not None
 
-    def ignored(self, page: str) -> bool:
-        return self._one("SELECT 1 FROM ignored_pages WHERE page = ?", (page,)) is not None
+    def known_codes(self) -> set[str]:
+        """Every archived infoCode (one read, for a crawl's lookups: ~10 MB for 100,000)."""
+        return {row[0] for row in self._all("SELECT info_code FROM posts")}
 
-    def permanent_failure(self, url: str) -> str | None:
-        """When a URL last failed for good (404, oversize…), else None."""
-        row = self._one("SELECT last_seen FROM failures WHERE url = ? AND permanent = 1", (url,))
-        return row[0] if row else None
+    def ignored_pages(self) -> set[str]:
+        return {row[0] for row in self._all("SELECT page FROM ignored_pages")}
+
+    def permanent_failures(self) -> dict[str, str]:
+        """URL → when it last failed for good."""
+        return dict(self._all("SELECT url, last_seen FROM failures WHERE permanent = 1"))
 
     def count(self) -> int:
         row = self._one("SELECT COUNT(*) FROM posts", ())

@@ -6,6 +6,7 @@ spills into the body when parsed), so nothing is read from the head.
 """
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit
@@ -53,6 +54,7 @@ class PostLink:
     category: str
     slug: str
     info_code: str | None = None
+    path: str = ""          # the post's path on the mirror
 
 
 @dataclass
@@ -116,7 +118,7 @@ class SiteMap:
         if m:
             slug = m["slug"]
             category = m["cat"].replace("/", " ")
-            return "post", PostLink(self.url(path), category, slug, infocode_from_slug(slug))
+            return "post", PostLink(self.url(path), category, slug, infocode_from_slug(slug), path)
         m = LISTING_PATH.match(path)
         if m:
             return "listing", self.url(path)
@@ -192,6 +194,26 @@ def parse_post_page(text: str, url: str, site: SiteMap | None = None) -> MirrorP
         except ExtractError:
             pass
     return _post_from_doc(_parse_html(text), url, site)
+
+
+_A_HREF = re.compile(rb"""<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+
+
+def quick_share_link(data: bytes) -> str:
+    """The first share-URL link after a post page's last ``<div class="wrapper">``, read without
+    parsing the page: the crawl's cheap reading of a post's key (``parse_post_page``, run later by
+    the writer, has the last word). "" when there is none."""
+    start = data.rfind(WRAPPER.encode())
+    if start < 0:
+        return ""
+    for m in _A_HREF.finditer(data, start):
+        raw = m.group(1) or m.group(2) or m.group(3) or b""
+        if b"NewsShare" not in raw and b"&" not in raw:
+            continue
+        href = html.unescape(raw.decode("utf-8", "replace")).strip()
+        if is_share_url(href):
+            return href
+    return ""
 
 
 def _post_from_doc(doc, url: str, site: SiteMap | None) -> MirrorPost:
