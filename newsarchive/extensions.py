@@ -85,7 +85,7 @@ class WarcCapture:
     ``<archive>/warc/`` (rolling at ``NEWSARCHIVE_WARC_MAX_BYTES``)."""
 
     def __init__(self, crawler, folder: Path, max_bytes: int):
-        from newsarchive.pipelines import offloaded
+        from newsarchive.writerproc import offloaded
         from newsarchive.warc import WarcArchive, salvage
 
         self.crawler = crawler
@@ -154,7 +154,12 @@ class WarcCapture:
                 for held in self.held:
                     self.remote.send("warc", *held)
                 self.held = []
-            self.remote.send("warc", *record)
+            if role == "post":      # it goes with its post's message (``WriterProcess.post``)
+                self.remote.stage(response.url, record)
+            elif role == "share" and request.meta.get(POST_URL):
+                self.remote.stage(request.meta[POST_URL], record)
+            else:
+                self.remote.send("warc", *record)
 
     def spider_closed(self, spider=None, reason=None):
         if self.archive is not None:

@@ -29,6 +29,10 @@ class ArticleItem:
     body_leading_md: str = ""
     page: str = ""          # the mirror page's path, when the article came from the mirror
     origin: str = ""        # the URL a person or the crawl started from (for reports)
+    # a post page shipped unread to the writer process (see ``normalize.article_from_raw_page``)
+    raw_page: bytes = b""
+    raw_page_type: str = ""  # its Content-Type
+    share: Any = None       # the share host's article (``share.ShareArticle``) to apply to it
     # filled by the pipelines
     text: str = ""
     filename: str = ""

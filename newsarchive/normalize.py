@@ -8,10 +8,13 @@ from __future__ import annotations
 import datetime as dt
 
 from newsarchive.dates import date_from_infocode, parse_date
+from newsarchive.encoding import decode_html
+from newsarchive.extract import parse_post_page
 from newsarchive.htmlclean import BodyError, clean_title, normalize_body
 from newsarchive.items import ArticleItem
 from newsarchive.infocode import InvalidInfoCode, normalize_infocode
 from newsarchive.post import Post
+from newsarchive.share import ShareArticle
 from newsarchive.slug import category_slug, safe_slug
 
 
@@ -102,3 +105,26 @@ def apply_share(item: ArticleItem, article) -> ArticleItem:
         if digest and digest[:30] in article.text[:400]:
             item.body_leading_md = ""  # the original already starts with the digest
     return item
+
+
+SHARE_MISMATCH = "share-link mismatch: the page names another share link than the crawl's quick look saw; kept the mirror's body"
+
+
+def article_from_raw_page(raw: ArticleItem, site=None) -> tuple[ArticleItem, list[str]]:
+    """The full reading of a post page the crawl shipped unread (``raw.raw_page``): decode, extract,
+    then apply the share host's article fetched for the share link the crawl saw (``raw.share``)
+    only if the page, read in full, names that same link. Returns the item and notes; raises
+    ``extract.ExtractError`` for a page that holds no article."""
+    text = decode_html(raw.raw_page, raw.raw_page_type)[0]
+    found = parse_post_page(text, raw.source_url, site)
+    item = article_from_mirror(found, raw.source_url, raw.page, raw.origin)
+    notes = []
+    share = raw.share
+    if isinstance(share, dict):
+        share = ShareArticle(**share)
+    if share is not None:
+        if found.share_url == raw.share_url and (found.info_code or "") == raw.info_code:
+            apply_share(item, share)
+        else:
+            notes.append(SHARE_MISMATCH)
+    return item, notes

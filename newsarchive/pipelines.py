@@ -23,6 +23,7 @@ from newsarchive.dates import format_date
 from newsarchive.infocode import InvalidInfoCode, normalize_infocode
 from newsarchive.normalize import PostError, build_post
 from newsarchive.post import render_post
+from newsarchive.writerproc import offloaded
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +58,6 @@ class DuplicatePost(ArticleDropped):
     """A second route to an infoCode already handled in this crawl."""
 
     reason = "duplicate"
-
-
-def offloaded(settings) -> bool:
-    """Whether posts are normalised and written by the writer process (see ``writerproc``)."""
-    return (settings.getbool("NEWSARCHIVE_WRITER_PROCESS") and not settings.getbool("NEWSARCHIVE_STDOUT")
-            and not settings.get("NEWSARCHIVE_REDIS_URL"))
 
 
 def _count_drop(stats, exception: DropItem) -> None:
@@ -138,7 +133,10 @@ class DedupePipeline:
         return cls(crawler.stats, crawler.settings.get("NEWSARCHIVE_REDIS_URL") or "", crawler)
 
     def process_item(self, item, spider=None):
-        code = ItemAdapter(item)["info_code"]
+        adapter = ItemAdapter(item)
+        if adapter.get("raw_page"):     # keyed by a quick look: the writer process dedupes on the page's key
+            return item
+        code = adapter["info_code"]
         if self.shared is not None:
             first = self.shared.first_sight(code, self.crawler.engine.scheduler.worker_id)
         else:
@@ -248,7 +246,10 @@ class WriterPipeline:
         return item
 
     async def _process_remote(self, item):
-        answer = await maybe_deferred_to_future(self._writer().call("post", dataclasses.asdict(item)))
+        answer = await maybe_deferred_to_future(self._writer().post(dataclasses.asdict(item)))
+        adapter = ItemAdapter(item)
+        if adapter.get("raw_page"):     # read by the writer: the page's path was recorded there
+            adapter["raw_page"], adapter["share"], adapter["page"] = b"", None, ""
         return self._answered(answer, item)
 
     def _answered(self, answer, item):
@@ -256,6 +257,9 @@ class WriterPipeline:
         status = answer[0]
         adapter = ItemAdapter(item)
         if status == "drop":
+            kind = {"duplicate": DuplicatePost, "no_infocode": NoInfoCode}.get(answer[1])
+            if kind is not None:
+                raise kind(answer[2], log_level="INFO")
             raise InvalidArticle(f"{adapter.get('source_url')}: {answer[2]}", reason=answer[1])
         if status == "error":
             raise InvalidArticle(f"{adapter.get('source_url')}: could not write: {answer[1]}: {answer[2]}",

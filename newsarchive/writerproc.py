@@ -20,7 +20,8 @@ import threading
 logger = logging.getLogger(__name__)
 
 
-def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max: int, shared: bool) -> None:
+def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max: int, shared: bool,
+           site: tuple[str, list[str]] | None = None) -> None:
     """The child: read messages until ``close`` or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the crawl decides when to stop, and says so
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -28,8 +29,9 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
 
     from newsarchive.archive import ArchiveWriter
     from newsarchive.dates import format_date
+    from newsarchive.extract import ExtractError, SiteMap
     from newsarchive.items import ArticleItem
-    from newsarchive.normalize import PostError, build_post
+    from newsarchive.normalize import PostError, article_from_raw_page, build_post
     from newsarchive.post import render_post
     from newsarchive.warc import WARC_DIR, WarcArchive, salvage
 
@@ -37,6 +39,8 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
     warc_dir = Path(folder) / WARC_DIR
     salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
     archive = WarcArchive(warc_dir, warc_max) if warc else None
+    sitemap = SiteMap(*site) if site else None
+    seen: set[str] = set()       # infoCodes of this crawl, for posts whose key only the full read knew
     conn.send(("ready", writer.removed_temps, salvaged))
     try:
         while True:
@@ -46,13 +50,35 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
                 break                                   # the crawl is gone: finish cleanly
             kind = msg[0]
             if kind == "post":
-                _, ident, fields = msg
+                _, ident, fields, records = msg
+                if archive is not None:
+                    for record in records:
+                        archive.write(*record)
                 item = ArticleItem(**fields)
+                notes = []
+                if item.raw_page:        # a post page the crawl did not read: read it here
+                    key = item.info_code
+                    try:
+                        item, notes = article_from_raw_page(item, sitemap)
+                    except ExtractError as exc:
+                        reason = f"not a post page: {exc}"
+                        writer.catalog.record_failure(item.source_url, key, reason, True)
+                        conn.send((ident, "drop", "not_a_post", reason))
+                        continue
+                    if not item.info_code:
+                        writer.catalog.record_ignored(item.page, "no_infocode")
+                        conn.send((ident, "drop", "no_infocode", f"no infoCode in {item.source_url}"))
+                        continue
+                    if item.info_code in seen:        # two quick readings, one article
+                        conn.send((ident, "drop", "duplicate", f"duplicate of {item.info_code} already handled"))
+                        continue
                 try:
                     post = build_post(item)
                 except PostError as exc:
                     conn.send((ident, "drop", exc.reason, str(exc)))
                     continue
+                post.notes[:0] = notes
+                seen.add(post.info_code)
                 text = render_post(post, site_base)
                 try:
                     outcome, target = writer.write_post(post, text, item.source_url)
@@ -85,16 +111,20 @@ class WriterProcess:
     """The parent's handle: ``call(kind, …)`` returns a Deferred for the child's answer;
     ``send(kind, …)`` does not wait. A reader thread hands answers to the reactor."""
 
-    def __init__(self, folder: str, fsync: bool, site_base: str, warc: bool, warc_max: int, shared: bool = False):
+    STAGE_MAX = 1000        # posts whose records wait for them, at most
+
+    def __init__(self, folder: str, fsync: bool, site_base: str, warc: bool, warc_max: int, shared: bool = False,
+                 site: tuple[str, list[str]] | None = None):
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, folder, fsync, site_base, warc, warc_max, shared),
+        self.proc = ctx.Process(target=_serve, args=(child, folder, fsync, site_base, warc, warc_max, shared, site),
                                 name="newsarchive-writer", daemon=False)
         self.proc.start()          # the child imports and opens the archive while the crawl goes on
         child.close()
         self.removed_temps = self.salvaged = 0
         self.ids = itertools.count(1)
         self.waiting: dict[int, object] = {}
+        self.staged: dict[str, list[tuple]] = {}
         self.lock = threading.Lock()
         self.closed = False
         self.reader = threading.Thread(target=self._read, name="newsarchive-writer-reader", daemon=True)
@@ -138,10 +168,28 @@ class WriterProcess:
         if not self.closed:
             self.conn.send((kind, *args))
 
+    def stage(self, post_url: str, record: tuple) -> None:
+        """Hold a WARC record of a post page or its share JSON until the post itself is sent:
+        one message instead of three. Records whose post never comes are sent at the end."""
+        self.staged.setdefault(post_url, []).append(record)
+        if len(self.staged) > self.STAGE_MAX:
+            self._flush_staged()
+
+    def _flush_staged(self) -> None:
+        staged, self.staged = self.staged, {}
+        for records in staged.values():
+            for record in records:
+                self.send("warc", *record)
+
+    def post(self, fields: dict):
+        """Send an article (with its staged WARC records); a Deferred for the answer."""
+        return self.call("post", fields, self.staged.pop(fields.get("source_url") or "", []))
+
     def close(self):
         """Ask the child to finish and wait for it (blocking: called once, at the crawl's end)."""
         if self.closed:
             return
+        self._flush_staged()
         self.closed = True
         try:
             self.conn.send(("close", 0))
@@ -159,16 +207,25 @@ def started(crawler) -> WriterProcess | None:
     return _BY_CRAWLER.get(id(crawler))
 
 
+def offloaded(settings) -> bool:
+    """Whether posts are read, normalised and written by the writer process."""
+    return (settings.getbool("NEWSARCHIVE_WRITER_PROCESS") and not settings.getbool("NEWSARCHIVE_STDOUT")
+            and not settings.get("NEWSARCHIVE_REDIS_URL"))
+
+
 def for_crawler(crawler) -> WriterProcess | None:
     """The crawl's writer process (started on first use), or None when it is switched off."""
     settings = crawler.settings
-    if (not settings.getbool("NEWSARCHIVE_WRITER_PROCESS") or settings.getbool("NEWSARCHIVE_STDOUT")
-            or settings.get("NEWSARCHIVE_REDIS_URL")):
+    if not offloaded(settings):
         return None
     wp = _BY_CRAWLER.get(id(crawler))
     if wp is None:
+        spider = crawler.spider
+        sitemap = getattr(spider, "sitemap", None)
+        site = (sitemap.site, sorted(sitemap.hosts)) if sitemap is not None else None
         wp = WriterProcess(settings.get("NEWSARCHIVE_OUTPUT"), settings.getbool("NEWSARCHIVE_FSYNC", True),
                            settings.get("NEWSARCHIVE_SITE_BASE"), settings.getbool("NEWSARCHIVE_WARC"),
-                           settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"), bool(settings.get("NEWSARCHIVE_SHARD")))
+                           settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"), bool(settings.get("NEWSARCHIVE_SHARD")),
+                           site)
         _BY_CRAWLER[id(crawler)] = wp
     return wp

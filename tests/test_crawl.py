@@ -200,3 +200,49 @@ def test_writer_in_process_gives_the_same_archive(demo_mirror, tmp_path):
     assert run_cli("crawl", "--site", demo_mirror.url, "--output", two, "-s", "NEWSARCHIVE_WRITER_PROCESS=0",
                    server=demo_mirror).returncode == 0
     assert _posts(one) == _posts(two)
+
+
+def test_pages_read_by_the_writer_process_fail_drop_and_rest_like_pages_read_in_the_crawl(tmp_path):
+    """Post pages go unread to the writer process: a page with a share link but no article is a
+    permanent failure there (counted, reported, rested), a page whose share link hides in a comment
+    keeps the mirror's body, and a second page of an article already written is a duplicate."""
+    from newsarchive.mirrorgen import build_site, synthetic_posts
+    from newsarchive.mockserver import MockServer
+
+    posts = synthetic_posts(6, seed=8, media=["南方日报"])
+    folder = build_site(posts, tmp_path / "m")
+    site = folder / "site"
+    broken, hidden = (site / p.path.lstrip("/") for p in posts[:2])
+    text = broken.read_text("utf-8")
+    cut = text.rindex('<div class="wrapper">')
+    broken.write_text(text[:cut] + f'<div class="wrapper"><section><p><a href="{posts[0].share_url}">x</a>'
+                      "</p></section></div></body></html>", "utf-8")
+    other = posts[5].share_url
+    text = hidden.read_text("utf-8")
+    h1 = text.rindex("<h1")
+    hidden.write_text(text[:h1] + f'<!-- <a href="{other}"> -->' + text[h1:], "utf-8")
+    # posts[2] copied to a second path with a slug that names no infoCode: the page names it
+    copy = site / posts[2].path.lstrip("/").replace(f"{posts[2].slug}.html", "copy.html")
+    copy.write_bytes((site / posts[2].path.lstrip("/")).read_bytes())
+    listing = site / "category" / f"{posts[2].category}.html"
+    listing.write_text(listing.read_text("utf-8").replace("</section>", f'<a href="/{copy.relative_to(site)}">c</a></section>', 1), "utf-8")
+    out, stats_file = tmp_path / "archive", tmp_path / "s.json"
+    with MockServer(folder) as server:
+        result = run_cli("crawl", "--site", server.url, "--output", out, "--stats-file", stats_file, server=server)
+        assert result.returncode == 0, result.stderr[-2000:]
+        stats = json.loads(stats_file.read_text())
+        again = run_cli("crawl", "--site", server.url, "--output", out, "--stats-file", tmp_path / "s2.json",
+                        server=server)
+    files = _posts(out)
+    assert len(files) == 5 and not any(posts[0].info_code in name for name in files)
+    assert stats["newsarchive/posts/failed"] == 1 and stats["newsarchive/drop/not_a_post"] == 1
+    assert stats["newsarchive/posts/duplicate"] == 1 and stats["newsarchive/posts/written"] == 5
+    assert stats["newsarchive/share/used"] == 7                          # no share request filtered
+    row = Catalog(out, readonly=True).get(posts[1].info_code)           # the mirror's body, not another's
+    assert (row["title"], row["body_source"]) == (posts[1].title, "mirror")
+    assert posts[5].title not in files[Path(row["path"]).name]
+    assert stats["newsarchive/normalize/share-link"] == 1
+    failures = json.loads(run_cli("stats", "--output", out, "--json").stdout)["failures"]
+    assert [(f["url"].endswith(posts[0].path), f["permanent"]) for f in failures] == [(True, True)]
+    assert "failed 0" in again.stdout and json.loads((tmp_path / "s2.json").read_text())[
+        "newsarchive/posts/skipped_failed"] == 1

@@ -127,3 +127,98 @@ def test_render_post_format():
     meta, body = split_front_matter(text)
     assert meta["title"] == "标题" and body.startswith("<p>正文</p>")
     assert render_post(post, site_base="//mirror.example").endswith("[返回首页](//mirror.example/)")
+
+
+# -- the crawl's quick reading of a post page, and the writer's full one --------------------------
+def _page_with(section_html: str) -> bytes:
+    head = '<html><head><meta property="og:description" content="<a href=\'http://x/html_News/NewsShare.html?infoCode=NW111111111111111111\'>">'
+    return (head + '</head><body><div class="wrapper"><section>' + section_html + "</section></div></body></html>").encode()
+
+
+SHARE = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202112242226768417"
+
+
+@pytest.mark.parametrize("section, expected", [
+    (f'<h1>t</h1><p>a <a href="http://other/">x</a></p><p><a href="{SHARE}">{SHARE}</a></p>', SHARE),
+    (f"<h1>t</h1><p><a class=x href='{SHARE}'>s</a></p>", SHARE),
+    (f"<h1>t</h1><p><A HREF={SHARE}>s</A></p>", SHARE),
+    (f'<h1>t</h1><p><a href=" {SHARE.replace("?", "&#63;")} ">s</a></p>', SHARE),   # entities, spaces
+    ('<h1>t</h1><p><a href="http://finews.zning.xyz/other.html">s</a></p>', ""),
+    ("<h1>t</h1><p>no links</p>", ""),
+])
+def test_quick_share_link(section, expected):
+    from newsarchive.extract import parse_post_page, quick_share_link
+
+    page = _page_with(section)
+    assert quick_share_link(page) == expected                       # the head's link is not the post's
+    assert parse_post_page(page.decode(), "http://m/emnews/2021/12/24/x.html").share_url == expected
+
+
+def test_quick_share_link_needs_the_wrapper():
+    from newsarchive.extract import quick_share_link
+
+    assert quick_share_link(f'<section><a href="{SHARE}">s</a></section>'.encode()) == ""
+
+
+def _raw_item(page: bytes, share_url: str, share=None):
+    from newsarchive.infocode import infocode_from_share_url
+    from newsarchive.items import ArticleItem
+
+    return ArticleItem(info_code=infocode_from_share_url(share_url) or "", share_url=share_url, raw_page=page,
+                       raw_page_type="text/html; charset=utf-8", source_url="http://m/emnews/2021/12/24/x.html",
+                       page="/emnews/2021/12/24/x.html", share=share)
+
+
+def test_raw_page_read_by_the_writer_takes_the_share_article_for_the_same_link():
+    from newsarchive.normalize import article_from_raw_page
+    from newsarchive.share import ShareArticle
+
+    page = _page_with(f"<h1>镜像标题</h1><small>(GMT+8) 2021-12-24 22:26:00</small><p>镜像正文</p>"
+                      f'<p><a href="{SHARE}">{SHARE}</a></p>')
+    share = ShareArticle("NW202112242226768417", "原文标题", "2021-12-24 22:25:12", "东方财富", "<p>原文</p>")
+    item, notes = article_from_raw_page(_raw_item(page, SHARE, share))
+    assert (item.title, item.body_html, item.body_source, item.category, notes) == (
+        "原文标题", "<p>原文</p>", "share", "emnews", [])
+    assert item.date == "2021-12-24 22:25:12" and item.info_code == "NW202112242226768417"
+    # the share article arrives as a dict through the writer's pipe: same result
+    again, _ = article_from_raw_page(_raw_item(page, SHARE, vars(share)))
+    assert again == item
+
+
+def test_raw_page_whose_full_reading_differs_keeps_the_mirror_body():
+    from newsarchive.normalize import SHARE_MISMATCH, article_from_raw_page
+    from newsarchive.share import ShareArticle
+
+    other = SHARE.replace("NW202112242226768417", "NW202112242226768418")
+    # the quick look saw `other` in a comment; the parser sees SHARE
+    page = _page_with(f'<h1>镜像标题</h1><!-- <a href="{other}"> --><p>镜像正文</p><p><a href="{SHARE}">{SHARE}</a></p>')
+    share = ShareArticle("NW202112242226768418", "别的文章", "2021-12-24 22:25:12", "东方财富", "<p>别的</p>")
+    item, notes = article_from_raw_page(_raw_item(page, other, share))
+    assert notes == [SHARE_MISMATCH]
+    assert (item.title, item.body_html, item.body_source, item.info_code) == (
+        "镜像标题", "<p>镜像正文</p>", "mirror", "NW202112242226768417")
+
+
+def test_raw_page_without_an_article_raises():
+    from newsarchive.extract import ExtractError
+    from newsarchive.normalize import article_from_raw_page
+
+    with pytest.raises(ExtractError):
+        article_from_raw_page(_raw_item(b"<html><body><p>404</p></body></html>", SHARE))
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/emnews/2021/12/24/202112242226768417.html",
+    "http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202112242226768417",
+    "http://127.0.0.1:8000/category/21shijijingjibaodao%2021caijingAPP.html",
+    "http://127.0.0.1:8000/a%2fb/c.html", "http://a.b/x?b=1&a=2", "HTTP://A.b/x#frag", "http://a.b/x?id=",
+    "http://a.b/x?id=1#f", "http://a.b/%E4%B8%AD.html", "http://a.b/中.html", "http://a.b/x y.html", "http://a.b",
+])
+def test_fingerprint_is_scrapys(url):
+    from scrapy import Request
+    from scrapy.utils.request import fingerprint
+
+    from newsarchive.middlewares import Fingerprinter
+
+    for request in (Request(url), Request(url, method="POST", body=b"x"), Request(url, meta={"verbatim_url": True})):
+        assert Fingerprinter().fingerprint(request) == fingerprint(request)

@@ -17,12 +17,22 @@ from scrapy.exceptions import CloseSpider
 
 from newsarchive import signals as na_signals
 from newsarchive.encoding import decode_html
-from newsarchive.extract import ExtractError, SiteMap, feed_links, page_links, parse_post_page
+from newsarchive.extract import (
+    POST_PATH,
+    ExtractError,
+    SiteMap,
+    feed_links,
+    page_links,
+    parse_post_page,
+    quick_share_link,
+)
 from newsarchive.failures import describe_failure
 from newsarchive.infocode import infocode_from_share_url, is_share_url, share_json_url, SHARE_PATH
 from newsarchive.middlewares import EXPLICIT, KEY, PAGE, POST_URL, ROLE
+from newsarchive.items import ArticleItem
 from newsarchive.normalize import apply_share, article_from_mirror, article_from_share
 from newsarchive.share import ShareError, parse_share_json
+from newsarchive.writerproc import offloaded
 
 
 def _flag(value, default: bool) -> bool:
@@ -71,6 +81,9 @@ class MirrorSpider(scrapy.Spider):
         self.urls = _as_list(urls)
         self.report = Report()
         self.listed: set[str] = set()     # categories whose listing this crawl has asked for
+        # set by KnownPostsMiddleware: links to archived posts are dropped before a Request is made
+        # for them (10,000 Requests that the middleware would drop cost an incremental crawl ~0.6 s)
+        self.known_posts = None
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -83,6 +96,7 @@ class MirrorSpider(scrapy.Spider):
         spider.shard = tuple(int(x) for x in shard.split("/")) if shard else None
         spider.share_timeout = settings.getfloat("NEWSARCHIVE_SHARE_TIMEOUT")
         spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
+        spider.ship_pages = offloaded(settings)   # the writer process reads post pages
         crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
         return spider
@@ -160,7 +174,8 @@ class MirrorSpider(scrapy.Spider):
                               meta={**(meta or {}), ROLE: "listing"})
 
     def _post(self, link, meta: dict | None = None):
-        meta = {**(meta or {}), KEY: link.info_code, PAGE: self.sitemap.local_path(link.url), ROLE: "post"}
+        meta = {**(meta or {}), KEY: link.info_code, PAGE: link.path or self.sitemap.local_path(link.url),
+                ROLE: "post"}
         return scrapy.Request(link.url, callback=self.parse_post, errback=self.post_failed,
                               meta=meta, dont_filter=bool(meta.get(EXPLICIT)))
 
@@ -176,10 +191,10 @@ class MirrorSpider(scrapy.Spider):
     def _follow_links(self, links, response):
         origin = response.meta.get("origin")
         inherited = {EXPLICIT: True, "origin": origin} if origin else {}
-        stats = self.crawler.stats
+        self.crawler.stats.inc_value("newsarchive/posts/found", len(links.posts))
+        known = None if origin else self.known_posts
         for link in links.posts:
-            stats.inc_value("newsarchive/posts/found")
-            if self._wanted(link.category):
+            if self._wanted(link.category) and not (known is not None and known.skips(link.info_code, link.path, link.url)):
                 yield self._post(link, inherited)
             if not origin and link.category not in self.listed and self._wanted(link.category):
                 self.listed.add(link.category)   # (the dupefilter would drop it too, after costing a Request)
@@ -232,25 +247,43 @@ class MirrorSpider(scrapy.Spider):
             return
         self.crawler.stats.inc_value("newsarchive/pages/posts")
         origin = response.meta.get("origin", "")
-        try:
-            found = parse_post_page(self._text(response), response.url, self.sitemap)
-        except ExtractError as exc:
-            self._failed(response.url, f"not a post page: {exc}", True, origin, response.meta.get(KEY))
-            return
-        item = article_from_mirror(found, response.url, self.sitemap.local_path(response.url) or "", origin)
+        item = self._unread_post(response) if self.ship_pages and not origin else None
+        if item is None:
+            try:
+                found = parse_post_page(self._text(response), response.url, self.sitemap)
+            except ExtractError as exc:
+                self._failed(response.url, f"not a post page: {exc}", True, origin, response.meta.get(KEY))
+                return
+            item = article_from_mirror(found, response.url, self.sitemap.local_path(response.url) or "", origin)
         if not origin and item.category and item.category not in self.listed:  # its category's listing too
             if self._wanted(item.category):
                 self.listed.add(item.category)
                 yield self._listing(self.sitemap.listing_url(item.category))
-        if self.share and found.share_url and found.info_code:
+        if self.share and item.share_url and item.info_code:
             yield scrapy.Request(
-                share_json_url(found.share_url), callback=self.parse_share, errback=self.share_failed,
-                cb_kwargs={"item": item}, dont_filter=bool(origin),
+                share_json_url(item.share_url), callback=self.parse_share, errback=self.share_failed,
+                # an unread page's key is a guess until the writer reads it: its share request is
+                # never filtered as a duplicate (the writer drops true duplicates, and counts them)
+                cb_kwargs={"item": item}, dont_filter=bool(origin or item.raw_page),
                 meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries,
                       ROLE: "share", KEY: item.info_code, POST_URL: response.url},
             )
         else:
             yield item
+
+    def _unread_post(self, response) -> ArticleItem | None:
+        """A post page to be read by the writer process, keyed by a quick look for its share link
+        (or its slug's infoCode); None when that look finds no key (the page is read here)."""
+        share_url = quick_share_link(response.body)
+        code = infocode_from_share_url(share_url) if share_url else response.meta.get(KEY)
+        if not code:
+            return None
+        page = self.sitemap.local_path(response.url) or ""
+        m = POST_PATH.match(page)
+        return ArticleItem(info_code=code, category=m["cat"].replace("/", " ") if m else "", share_url=share_url,
+                           source_url=response.url, body_source="mirror", page=page,
+                           raw_page=response.body,
+                           raw_page_type=response.headers.get("Content-Type", b"").decode("latin-1"))
 
     # -- the share host -------------------------------------------------------------------------
     def parse_share(self, response, item):
@@ -265,6 +298,9 @@ class MirrorSpider(scrapy.Spider):
             self._share_fallback(item, str(exc))
             return item
         self.crawler.stats.inc_value("newsarchive/share/used")
+        if item.raw_page:           # the writer applies it once it has read the page
+            item.share = article
+            return item
         return apply_share(item, article)
 
     def _share_fallback(self, item, reason: str) -> None:
