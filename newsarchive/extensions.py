@@ -134,8 +134,8 @@ class WarcCapture:
                 key = parse_post_page(text, response.url).info_code or ""
             except ExtractError:
                 pass
-        req_headers = [(decode(k), decode(v)) for k, vs in request.headers.items() for v in vs]
-        resp_headers = [(decode(k), decode(v)) for k, vs in response.headers.items() for v in vs]
+        req_headers = list(request.headers.items())       # (bytes, [bytes…]): warc.py decodes them
+        resp_headers = list(response.headers.items())
         reason = {200: "OK", 203: "Non-Authoritative Information"}.get(response.status, "OK")
         record = (response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
             H_ROLE: role, H_KEY: key, H_SITE: getattr(getattr(spider, "sitemap", None), "site", ""),

@@ -10,7 +10,9 @@ from urllib.request import proxy_bypass
 from weakref import WeakKeyDictionary
 
 from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware as ScrapyMetaRefreshMiddleware
 from scrapy.exceptions import NotConfigured
+from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.request import RequestFingerprinter
@@ -151,3 +153,17 @@ class ProxyMiddleware(HttpProxyMiddleware):
                 creds, proxy_url = self.proxies[scheme]
         self._set_proxy_and_creds(request, proxy_url, creds, used)
         return None
+
+
+class MetaRefreshMiddleware(ScrapyMetaRefreshMiddleware):
+    """Scrapy's MetaRefreshMiddleware (Jekyll's redirect_from pages are meta refreshes), which
+    decodes every HTML page to read its first 4,096 characters (~3% of a crawl's CPU): a page
+    whose first 16 KB (4,096 characters at most 4 bytes each) do not spell ``refresh`` in an
+    ASCII-compatible encoding has none, so it is passed on undecoded."""
+
+    def process_response(self, request, response, spider=None):
+        if isinstance(response, HtmlResponse):
+            head = response.body[:16384]
+            if b"\x00" not in head and b"refresh" not in head.lower():
+                return response
+        return super().process_response(request, response)

@@ -6,7 +6,6 @@ Every drop is a DropItem subclass with a reason, logged and counted as
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -246,7 +245,7 @@ class WriterPipeline:
         return item
 
     async def _process_remote(self, item):
-        answer = await maybe_deferred_to_future(self._writer().post(dataclasses.asdict(item)))
+        answer = await maybe_deferred_to_future(self._writer().post(vars(item).copy()))
         adapter = ItemAdapter(item)
         if adapter.get("raw_page"):     # read by the writer: the page's path was recorded there
             adapter["raw_page"], adapter["share"], adapter["page"] = b"", None, ""

@@ -48,6 +48,18 @@ class Capture:
     body: bytes
 
 
+def header_pairs(headers: list) -> list[tuple[str, str]]:
+    """``[(name, value)]`` text pairs from text pairs or Scrapy's ``(bytes, [bytes…])`` items."""
+    def text(v) -> str:
+        return v.decode("latin-1") if isinstance(v, bytes) else str(v)
+
+    pairs = []
+    for name, values in headers:
+        for value in values if isinstance(values, list) else [values]:
+            pairs.append((text(name), text(value)))
+    return pairs
+
+
 class WarcArchive:
     """Rolling gzipped WARC files in ``folder``; one writer per process."""
 
@@ -71,10 +83,12 @@ class WarcArchive:
             "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1"})
         self.writer.write_record(info)
 
-    def write(self, url: str, request_headers: list[tuple[str, str]], status: str,
-              response_headers: list[tuple[str, str]], body: bytes, fields: dict[str, str]) -> None:
+    def write(self, url: str, request_headers: list, status: str, response_headers: list, body: bytes,
+              fields: dict[str, str]) -> None:
+        """Headers as ``(name, value)`` text pairs or as Scrapy gives them, ``(name, [values])`` bytes."""
         if self.fh is None:
             self._open()
+        request_headers, response_headers = header_pairs(request_headers), header_pairs(response_headers)
         headers = [(k, v) for k, v in response_headers if k.lower() not in _DROP_HEADERS]
         headers.append(("Content-Length", str(len(body))))
         http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")

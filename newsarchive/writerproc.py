@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import queue
 import signal
 import threading
 
@@ -109,7 +110,8 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
 
 class WriterProcess:
     """The parent's handle: ``call(kind, …)`` returns a Deferred for the child's answer;
-    ``send(kind, …)`` does not wait. A reader thread hands answers to the reactor."""
+    ``send(kind, …)`` does not wait. A sender thread writes to the pipe (a full pipe never
+    stalls the reactor), a reader thread hands answers to the reactor."""
 
     STAGE_MAX = 1000        # posts whose records wait for them, at most
 
@@ -126,9 +128,19 @@ class WriterProcess:
         self.waiting: dict[int, object] = {}
         self.staged: dict[str, list[tuple]] = {}
         self.lock = threading.Lock()
-        self.closed = False
+        self.closed = self.gone = False
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.sender = threading.Thread(target=self._write, name="newsarchive-writer-sender", daemon=True)
+        self.sender.start()
         self.reader = threading.Thread(target=self._read, name="newsarchive-writer-reader", daemon=True)
         self.reader.start()
+
+    def _write(self) -> None:
+        while (msg := self.outbox.get()) is not None:
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError):
+                return          # the child is gone: the reader fails whatever waits for it
 
     def _read(self) -> None:
         from twisted.internet import reactor
@@ -151,6 +163,7 @@ class WriterProcess:
                 reactor.callFromThread(d.callback, msg[1:])
         with self.lock:
             waiting, self.waiting = list(self.waiting.values()), {}
+            self.gone = True
         for d in waiting:
             reactor.callFromThread(d.errback, RuntimeError("the archive writer process stopped"))
 
@@ -160,13 +173,16 @@ class WriterProcess:
         d = Deferred()
         ident = next(self.ids)
         with self.lock:
+            if self.gone:
+                d.errback(RuntimeError("the archive writer process stopped"))
+                return d
             self.waiting[ident] = d
-        self.conn.send((kind, ident, *args))
+        self.outbox.put((kind, ident, *args))
         return d
 
     def send(self, kind: str, *args) -> None:
         if not self.closed:
-            self.conn.send((kind, *args))
+            self.outbox.put((kind, *args))
 
     def stage(self, post_url: str, record: tuple) -> None:
         """Hold a WARC record of a post page or its share JSON until the post itself is sent:
@@ -191,10 +207,9 @@ class WriterProcess:
             return
         self._flush_staged()
         self.closed = True
-        try:
-            self.conn.send(("close", 0))
-        except (OSError, BrokenPipeError):
-            pass
+        self.outbox.put(("close", 0))
+        self.outbox.put(None)
+        self.sender.join(timeout=120)
         self.proc.join(timeout=120)
         self.conn.close()
 

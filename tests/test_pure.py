@@ -205,20 +205,3 @@ def test_raw_page_without_an_article_raises():
 
     with pytest.raises(ExtractError):
         article_from_raw_page(_raw_item(b"<html><body><p>404</p></body></html>", SHARE))
-
-
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8000/emnews/2021/12/24/202112242226768417.html",
-    "http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202112242226768417",
-    "http://127.0.0.1:8000/category/21shijijingjibaodao%2021caijingAPP.html",
-    "http://127.0.0.1:8000/a%2fb/c.html", "http://a.b/x?b=1&a=2", "HTTP://A.b/x#frag", "http://a.b/x?id=",
-    "http://a.b/x?id=1#f", "http://a.b/%E4%B8%AD.html", "http://a.b/中.html", "http://a.b/x y.html", "http://a.b",
-])
-def test_fingerprint_is_scrapys(url):
-    from scrapy import Request
-    from scrapy.utils.request import fingerprint
-
-    from newsarchive.middlewares import Fingerprinter
-
-    for request in (Request(url), Request(url, method="POST", body=b"x"), Request(url, meta={"verbatim_url": True})):
-        assert Fingerprinter().fingerprint(request) == fingerprint(request)
