@@ -23,6 +23,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 # `return value` in generators: its cache is keyed weakly on bound methods, which die at once, so it
 # never hits (~5% of a crawl's CPU). Our callbacks are tested; the check is off.
 WARN_ON_GENERATOR_RETURN_VALUE = False
+STATS_CLASS = "newsarchive.extensions.StatsCollector"
 # the request fingerprint without canonicalize_url for the plain URLs the spiders build (same value)
 REQUEST_FINGERPRINTER_CLASS = "newsarchive.middlewares.Fingerprinter"
 DOWNLOAD_DELAY = 0.25

@@ -36,6 +36,7 @@ PAGE = "<html><head>{}<title>标题</title></head><body>{}</body></html>"
     ('<meta http-equiv="refresh" content="0; url=/new/2021/12/24/x.html">', "utf-8"),
     ('<meta HTTP-EQUIV="Refresh" content="0;url=/new/2021/12/24/x.html">', "gb18030"),
     ('<meta http-equiv="refresh" content="0; url=/new/2021/12/24/x.html">', "utf-16"),
+    ('<meta content="0; url=/new/2021/12/24/x.html" data-x="a>b" http-equiv=refresh>', "utf-8"),
 ])
 def test_meta_refresh_pages_are_followed(head, encoding):
     body = PAGE.format(head, "正文" * 3000).encode(encoding)
@@ -48,9 +49,34 @@ def test_meta_refresh_pages_are_followed(head, encoding):
 @pytest.mark.parametrize("body, decoded", [
     (PAGE.format('<meta charset="utf-8">', "<p>正文</p>"), False),
     (PAGE.format("", "正文" * 3000 + '<meta http-equiv="refresh" content="0; url=/y">'), False),  # past 4,096 chars
-    (PAGE.format("", "<p>refresh 一词，没有 meta</p>"), True),
+    (PAGE.format("", "<p>refresh 一词，没有 meta</p>"), False),
+    (PAGE.format('<meta http-equiv="X-UA-Compatible" content="IE=edge"><script>function AutoRefresh(t) {}</script>',
+                 ""), False),                                            # the mirror's own head
+    (PAGE.format('<meta name="description" content="refresh 不是跳转">', ""), True),   # a meta that says refresh
 ])
 def test_pages_without_a_meta_refresh_pass(body, decoded):
     response, result = _refresh(body.encode("utf-8"))
     assert result is response and _refresh(body.encode("utf-8"), mw_class=ScrapyMetaRefreshMiddleware)[1].url == response.url
     assert (response._cached_ubody is not None) == decoded          # undecoded unless it might refresh
+
+
+def test_stats_collector_counts_like_scrapys():
+    from scrapy.statscollectors import MemoryStatsCollector
+
+    from newsarchive.extensions import StatsCollector
+
+    results = []
+    for cls in (StatsCollector, MemoryStatsCollector):
+        crawler = get_crawler(settings_dict={"STATS_DUMP": False})
+        stats = cls(crawler)
+        stats.open_spider()
+        stats.inc_value("a")
+        stats.inc_value("a", 2)
+        stats.inc_value("b", start=10)
+        stats.set_value("c", "x")
+        stats.max_value("m", 3)
+        stats.max_value("m", 1)
+        stats.min_value("n", 3)
+        stats.min_value("n", 1)
+        results.append((stats.get_stats(), stats.get_value("a"), stats.get_value("z", 7)))
+    assert results[0] == results[1] == ({"a": 3, "b": 11, "c": "x", "m": 3, "n": 1}, 3, 7)
