@@ -5,8 +5,9 @@
 Generates (once, cached under bench/work/) a synthetic mirror in the real mirror's HTML (10,000
 posts of 6–20 KB, some with EastMoney widgets, 50 categories, share JSON for each), serves it with
 nginx from Debian's packages when present (else newsarchive's own mock server — the report says
-which), then runs A (bare Scrapy, bench/bare_spider.py) and B (``newsarchive crawl``) alternately,
-A B A B A B, and reports medians and ranges; then B again on the unchanged mirror (incremental),
+which), then runs A (bare Scrapy, bench/bare_spider.py, outside the project: Scrapy's defaults), A⁺ (the
+same spider inside the project: newsarchive's engine-level settings) and B (``newsarchive crawl``)
+in turn, A A⁺ B ×3, and reports medians and ranges; then B again on the unchanged mirror (incremental),
 an export, a 100,000-post catalog scale run, per-post micro-costs of the pure functions and, with
 ``--jobs``, B sharded over processes. Writes bench/RESULTS.md.
 """
@@ -32,8 +33,11 @@ ROOT = HERE.parent
 WORK = HERE / "work"
 sys.path.insert(0, str(ROOT))
 
-# the same Scrapy concurrency settings for A and B (newsarchive's loopback profile)
-COMMON = {"CONCURRENT_REQUESTS": "32", "CONCURRENT_REQUESTS_PER_DOMAIN": "32", "AUTOTHROTTLE_ENABLED": "0",
+# the same Scrapy concurrency settings for A and B (newsarchive's loopback profile). CONCURRENT_ITEMS is
+# one of them: Scrapy's default of 100 starts 100 tasks per response, items or not (~40% of a bare
+# spider's CPU on Scrapy 2.19)
+COMMON = {"CONCURRENT_REQUESTS": "32", "CONCURRENT_REQUESTS_PER_DOMAIN": "32", "CONCURRENT_ITEMS": "1",
+          "AUTOTHROTTLE_ENABLED": "0",
           "DOWNLOAD_DELAY": "0", "ROBOTSTXT_OBEY": "1", "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": "0",
           "COOKIES_ENABLED": "0"}
 
@@ -128,10 +132,10 @@ class Server:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def measure(cmd: list[str], env: dict, stats_file: Path | None = None) -> dict:
+def measure(cmd: list[str], env: dict, stats_file: Path | None = None, cwd: Path = ROOT) -> dict:
     """Wall time, CPU (user+sys) and peak RSS of a child process, and its Scrapy stats."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     err = proc.stderr.read()
@@ -155,13 +159,17 @@ def settings_args(extra: dict | None = None) -> list[str]:
     return out
 
 
-def run_a(server: Server, tmp: Path) -> dict:
+def run_a(server: Server, tmp: Path, tuned: bool = False) -> dict:
+    """A: the bare spider with Scrapy's defaults (run outside the project, so no scrapy.cfg is
+    found) — or, ``tuned``, inside the project, where it gets newsarchive's engine-level settings
+    (proxy and meta-refresh middlewares, fingerprinter, stats class…) but none of its work."""
     stats = tmp / "a-stats.json"
     stats.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "scrapy", "runspider", str(HERE / "bare_spider.py"), "-a", f"site={server.url}",
            *settings_args({"EXTENSIONS": json.dumps({"newsarchive.extensions.StatsFile": 500}),
-                           "NEWSARCHIVE_STATS_FILE": str(stats)})]
-    r = measure(cmd, proxy_env(server), stats)
+                           "NEWSARCHIVE_STATS_FILE": str(stats), "NEWSARCHIVE_OUTPUT": str(tmp / "a-output")})]
+    env = {k: v for k, v in proxy_env(server).items() if k != "SCRAPY_SETTINGS_MODULE"}
+    r = measure(cmd, env, stats, cwd=ROOT if tuned else tmp)
     r["requests"] = r["stats"].get("downloader/request_count", 0)
     r["posts"] = r["stats"].get("response_received_count", 0) and _count_posts_a(r["stats"])
     return r
@@ -258,16 +266,26 @@ def main(argv=None):
     server = Server(fixture)
     report = {"server": server.name, "posts": args.posts, "categories": args.categories}
     try:
-        a_runs, b_runs = [], []
+        a_runs, t_runs, b_runs = [], [], []
         out = tmp / "archive"
         for i in range(args.pairs):
             a_runs.append(run_a(server, tmp))
+            t_runs.append(run_a(server, tmp, tuned=True))
             b_runs.append(run_b(server, out, tmp))
-            print(f"pair {i + 1}: A {a_runs[-1]['requests'] / a_runs[-1]['wall']:.0f} req/s, "
+            print(f"round {i + 1}: A {a_runs[-1]['requests'] / a_runs[-1]['wall']:.0f} req/s, "
+                  f"A+ {t_runs[-1]['requests'] / t_runs[-1]['wall']:.0f} req/s, "
                   f"B {b_runs[-1]['requests'] / b_runs[-1]['wall']:.0f} req/s", flush=True)
         assert all(b["posts"] == args.posts for b in b_runs), [b["posts"] for b in b_runs]
+        report["same_requests"] = len({r["requests"] for r in a_runs + t_runs + b_runs}) == 1
+        if not report["same_requests"]:
+            print("warning: A and B made different numbers of requests (retries?)", flush=True)
         report["A"], report["B"] = summarize(a_runs, args.posts), summarize(b_runs, args.posts)
+        report["A_tuned"] = summarize(t_runs, args.posts)
         report["ratio"] = report["B"]["req_per_s"]["median"] / report["A"]["req_per_s"]["median"]
+        report["ratio_tuned"] = report["B"]["req_per_s"]["median"] / report["A_tuned"]["req_per_s"]["median"]
+        report["ratio_pairs"] = [b["requests"] / b["wall"] / (a["requests"] / a["wall"]) for a, b in zip(a_runs, b_runs)]
+        report["ratio_tuned_pairs"] = [b["requests"] / b["wall"] / (t["requests"] / t["wall"])
+                                       for t, b in zip(t_runs, b_runs)]
         inc = run_b(server, out, tmp, fresh=False)
         s = inc["stats"]
         report["incremental"] = {"wall": inc["wall"], "requests": inc["requests"],
@@ -286,6 +304,7 @@ def main(argv=None):
             assert all(j["posts"] == args.posts for j in jobs), [j["posts"] for j in jobs]
             report["jobs"] = {"n": args.jobs, **summarize(jobs, args.posts)}
             report["jobs_ratio"] = report["jobs"]["req_per_s"]["median"] / report["A"]["req_per_s"]["median"]
+            report["jobs_ratio_tuned"] = report["jobs"]["req_per_s"]["median"] / report["A_tuned"]["req_per_s"]["median"]
             print(f"--jobs {args.jobs}: {report['jobs']['req_per_s']['median']:.0f} req/s", flush=True)
     finally:
         server.stop()
@@ -337,12 +356,18 @@ def write_results(r: dict, args) -> None:
         f"- server: {r['server']}, pre-rendered files (share JSON as files too), 127.0.0.1",
         f"- mirror: {r['posts']:,} posts, {r['categories']} categories, 6–20 KB post pages, every 10th with EastMoney widgets",
         f"- same Scrapy settings for A and B: {', '.join(f'{k}={v}' for k, v in COMMON.items())}",
-        f"- runs alternate A B ×{args.pairs}; figures are medians (min–max)", "",
+        f"- runs alternate A A⁺ B ×{args.pairs}; figures are medians (min–max)",
+        "- A runs outside the project (Scrapy's defaults + the settings above); A⁺ is the same spider run inside "
+        "the project, so it also gets newsarchive's engine-level settings (proxy and meta-refresh middlewares, "
+        "request fingerprinter, stats class, no generator-return check) but does none of its work", "",
         "## Full crawl (empty archive, share URLs on)", "",
         "| | requests/s | posts/s | CPU ms/post | peak RSS MB | wall s | requests |",
         "|---|---|---|---|---|---|---|",
         f"| A: bare Scrapy spider | {fmt(a, 'req_per_s')} | {fmt(a, 'posts_per_s')} | {fmt(a, 'cpu_ms_per_post', digits=2)} "
         f"| {fmt(a, 'rss_mb')} | {fmt(a, 'wall_s')} | {a['requests']['median']:.0f} |",
+        f"| A⁺: the same spider with newsarchive's engine settings | {fmt(r['A_tuned'], 'req_per_s')} | "
+        f"{fmt(r['A_tuned'], 'posts_per_s')} | {fmt(r['A_tuned'], 'cpu_ms_per_post', digits=2)} "
+        f"| {fmt(r['A_tuned'], 'rss_mb')} | {fmt(r['A_tuned'], 'wall_s')} | {r['A_tuned']['requests']['median']:.0f} |",
         f"| B: newsarchive crawl | {fmt(b, 'req_per_s')} | {fmt(b, 'posts_per_s')} | {fmt(b, 'cpu_ms_per_post', digits=2)} "
         f"| {fmt(b, 'rss_mb')} | {fmt(b, 'wall_s')} | {b['requests']['median']:.0f} |",
     ]
@@ -351,8 +376,11 @@ def write_results(r: dict, args) -> None:
         lines.append(f"| B with `--jobs {j['n']}` | {fmt(j, 'req_per_s')} | {fmt(j, 'posts_per_s')} | "
                      f"{fmt(j, 'cpu_ms_per_post', digits=2)} | {fmt(j, 'rss_mb')} (parent) | {fmt(j, 'wall_s')} | "
                      f"{j['requests']['median']:.0f} |")
-    lines += ["", f"**B/A requests/s: {r['ratio']:.2f}**" + (f"; `--jobs {r['jobs']['n']}`/A: **{r['jobs_ratio']:.2f}**"
-                                                           if "jobs" in r else ""), ""]
+    pairs = lambda key: ", ".join(f"{x:.2f}" for x in r[key])  # noqa: E731
+    lines += ["", f"**B/A requests/s: {r['ratio']:.2f}** (per round {pairs('ratio_pairs')})"
+              + (f"; `--jobs {r['jobs']['n']}`/A: **{r['jobs_ratio']:.2f}**" if "jobs" in r else ""),
+              "", f"B/A⁺: {r['ratio_tuned']:.2f} (per round {pairs('ratio_tuned_pairs')})"
+              + (f"; `--jobs {r['jobs']['n']}`/A⁺: {r['jobs_ratio_tuned']:.2f}" if "jobs" in r else ""), ""]
     inc = r["incremental"]
     lines += ["## Incremental re-crawl of the unchanged mirror", "",
               f"- requests: {inc['requests']} (post pages {inc['post_requests']}, share JSON {inc['share_requests']}), "

@@ -108,6 +108,11 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
         conn.close()
 
 
+def _fire(ready: list) -> None:
+    for d, answer in ready:
+        d.callback(answer)
+
+
 class WriterProcess:
     """The parent's handle: ``call(kind, …)`` returns a Deferred for the child's answer;
     ``send(kind, …)`` does not wait. A sender thread writes to the pipe (a full pipe never
@@ -157,10 +162,16 @@ class WriterProcess:
                 if msg[2]:
                     logger.warning("salvaged %d WARC record(s) left by an interrupted run", msg[2])
                 continue
+            batch = [msg]       # answers that are already there go to the reactor together:
+            try:                # one wake-up of the reactor for many answers
+                while len(batch) < 256 and self.conn.poll(0):
+                    batch.append(self.conn.recv())
+            except (EOFError, OSError):
+                pass
             with self.lock:
-                d = self.waiting.pop(msg[0], None)
-            if d is not None:
-                reactor.callFromThread(d.callback, msg[1:])
+                ready = [(d, m[1:]) for m in batch if (d := self.waiting.pop(m[0], None)) is not None]
+            if ready:
+                reactor.callFromThread(_fire, ready)
         with self.lock:
             waiting, self.waiting = list(self.waiting.values()), {}
             self.gone = True
