@@ -155,7 +155,10 @@ class ProxyMiddleware(HttpProxyMiddleware):
         return None
 
 
-_META_TAG = re.compile(rb"""<meta\b(?:"[^"]*"|'[^']*'|[^>"'])*""", re.I)
+try:    # on lower-cased bytes: a literal scan for "<meta"; possessive (Python 3.11+): no backtracking
+    _META_TAG = re.compile(rb"""<meta\b(?:[^>"']++|"[^"]*+"|'[^']*+')*+""")
+except re.error:
+    _META_TAG = re.compile(rb"""<meta\b(?:"[^"]*"|'[^']*'|[^>"'])*""")
 
 
 class MetaRefreshMiddleware(ScrapyMetaRefreshMiddleware):
@@ -167,7 +170,8 @@ class MetaRefreshMiddleware(ScrapyMetaRefreshMiddleware):
 
     def process_response(self, request, response, spider=None):
         if isinstance(response, HtmlResponse):
-            head = response.body[:16384]
-            if b"\x00" not in head and not any(b"refresh" in m.group().lower() for m in _META_TAG.finditer(head)):
+            head = response.body[:16384].lower()
+            if b"\x00" not in head and (b"refresh" not in head
+                                        or not any(b"refresh" in m.group() for m in _META_TAG.finditer(head))):
                 return response
         return super().process_response(request, response)

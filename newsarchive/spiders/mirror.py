@@ -278,7 +278,8 @@ class MirrorSpider(scrapy.Spider):
         code = infocode_from_share_url(share_url) if share_url else response.meta.get(KEY)
         if not code:
             return None
-        page = self.sitemap.local_path(response.url) or ""
+        page = (response.meta.get(PAGE) if response.url == response.request.url else None) \
+            or self.sitemap.local_path(response.url) or ""
         m = POST_PATH.match(page)
         return ArticleItem(info_code=code, category=m["cat"].replace("/", " ") if m else "", share_url=share_url,
                            source_url=response.url, body_source="mirror", page=page,
