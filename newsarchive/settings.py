@@ -24,8 +24,6 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 # never hits (~5% of a crawl's CPU). Our callbacks are tested; the check is off.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 STATS_CLASS = "newsarchive.extensions.StatsCollector"
-# no Referer headers: a static mirror and a JSON API have no use for them (~2% of a crawl's CPU)
-REFERER_ENABLED = False
 # the request fingerprint without canonicalize_url for the plain URLs the spiders build (same value)
 REQUEST_FINGERPRINTER_CLASS = "newsarchive.middlewares.Fingerprinter"
 DOWNLOAD_DELAY = 0.25
