@@ -101,50 +101,40 @@ class Catalog:
             self._connect_readonly()
         return self.db
 
-    def _one(self, sql: str, params: tuple):
-        """One row of a read, or None — also while another process is still creating the catalog
-        (the file exists, its tables not yet)."""
+    def _read(self, sql: str, params: tuple = (), one: bool = False):
+        """Rows of a read (or the first row, ``one``): [] or None while the catalog or its tables
+        do not exist yet — also while another process is still creating them."""
         if self._reader() is None:
-            return None
+            return None if one else []
         try:
-            return self.db.execute(sql, params).fetchone()
+            cur = self.db.execute(sql, params)
+            return cur.fetchone() if one else cur.fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
-                return None
-            raise
-
-    def _all(self, sql: str) -> list:
-        """Every row of a read ([] while the catalog or its tables do not exist yet)."""
-        if self._reader() is None:
-            return []
-        try:
-            return self.db.execute(sql).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
+                return None if one else []
             raise
 
     # -- reading --------------------------------------------------------------------------------
     def get(self, info_code: str) -> dict | None:
-        row = self._one(f"SELECT {', '.join(POST_FIELDS)} FROM posts WHERE info_code = ?", (info_code,))
+        row = self._read(f"SELECT {', '.join(POST_FIELDS)} FROM posts WHERE info_code = ?", (info_code,), one=True)
         return dict(zip(POST_FIELDS, row)) if row else None
 
     def known(self, info_code: str) -> bool:
-        return self._one("SELECT 1 FROM posts WHERE info_code = ?", (info_code,)) is not None
+        return self._read("SELECT 1 FROM posts WHERE info_code = ?", (info_code,), one=True) is not None
 
     def known_codes(self) -> set[str]:
         """Every archived infoCode (one read, for a crawl's lookups: ~10 MB for 100,000)."""
-        return {row[0] for row in self._all("SELECT info_code FROM posts")}
+        return {row[0] for row in self._read("SELECT info_code FROM posts")}
 
     def ignored_pages(self) -> set[str]:
-        return {row[0] for row in self._all("SELECT page FROM ignored_pages")}
+        return {row[0] for row in self._read("SELECT page FROM ignored_pages")}
 
     def permanent_failures(self) -> dict[str, str]:
         """URL → when it last failed for good."""
-        return dict(self._all("SELECT url, last_seen FROM failures WHERE permanent = 1"))
+        return dict(self._read("SELECT url, last_seen FROM failures WHERE permanent = 1"))
 
     def count(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM posts", ())
+        row = self._read("SELECT COUNT(*) FROM posts", one=True)
         return row[0] if row else 0
 
     def iter_posts(self, where: str = "", params: tuple = ()):

@@ -49,15 +49,8 @@ class Capture:
 
 
 def header_pairs(headers: list) -> list[tuple[str, str]]:
-    """``[(name, value)]`` text pairs from text pairs or Scrapy's ``(bytes, [bytes…])`` items."""
-    def text(v) -> str:
-        return v.decode("latin-1") if isinstance(v, bytes) else str(v)
-
-    pairs = []
-    for name, values in headers:
-        for value in values if isinstance(values, list) else [values]:
-            pairs.append((text(name), text(value)))
-    return pairs
+    """``[(name, value)]`` text pairs from Scrapy's ``(bytes, [bytes…])`` header items."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers for value in values]
 
 
 class WarcArchive:
@@ -85,7 +78,7 @@ class WarcArchive:
 
     def write(self, url: str, request_headers: list, status: str, response_headers: list, body: bytes,
               fields: dict[str, str]) -> None:
-        """Headers as ``(name, value)`` text pairs or as Scrapy gives them, ``(name, [values])`` bytes."""
+        """Headers as Scrapy gives them, ``(name, [values])`` in bytes."""
         if self.fh is None:
             self._open()
         request_headers, response_headers = header_pairs(request_headers), header_pairs(response_headers)
