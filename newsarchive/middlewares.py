@@ -48,6 +48,7 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
         self.live = bool(settings.get("NEWSARCHIVE_SHARD") or settings.get("NEWSARCHIVE_REDIS_URL"))
         self.retry_after = crawler.settings.getfloat("NEWSARCHIVE_RETRY_PERMANENT_AFTER", 86400)
         self.skipped: set[str] = set()   # each post counted once, however many links lead to it
+        self.spider_asks = False
         self.shared = None
         if crawler.settings.get("NEWSARCHIVE_REDIS_URL"):   # what any worker archived
             from newsarchive.distributed import RedisSets
@@ -66,13 +67,15 @@ class KnownPostsMiddleware(BaseSpiderMiddleware):
         return mw
 
     def spider_opened(self, spider=None):
-        # the mirror spider asks before it makes a Request for a post link (see MirrorSpider)
+        # the mirror spider asks before it makes a Request for a post link (see MirrorSpider):
+        # its requests are not looked up a second time here
         if hasattr(spider, "known_posts"):
             spider.known_posts = self
+            self.spider_asks = True
 
     def get_processed_request(self, request, response):
         meta = request.meta
-        if meta.get(EXPLICIT) or not self.skips(meta.get(KEY), meta.get(PAGE), request.url):
+        if self.spider_asks or meta.get(EXPLICIT) or not self.skips(meta.get(KEY), meta.get(PAGE), request.url):
             return request
         return None
 
