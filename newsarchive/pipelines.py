@@ -247,8 +247,8 @@ class WriterPipeline:
     async def _process_remote(self, item):
         answer = await maybe_deferred_to_future(self._writer().post(vars(item).copy()))
         adapter = ItemAdapter(item)
-        if adapter.get("raw_page"):     # read by the writer: the page's path was recorded there
-            adapter["raw_page"], adapter["share"], adapter["page"] = b"", None, ""
+        if adapter.get("raw_page"):     # read by the writer: no need to hold the bytes any longer
+            adapter["raw_page"], adapter["share"] = b"", None
         return self._answered(answer, item)
 
     def _answered(self, answer, item):

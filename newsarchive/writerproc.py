@@ -66,8 +66,7 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
                         writer.catalog.record_failure(item.source_url, key, reason, True)
                         conn.send((ident, "drop", "not_a_post", reason))
                         continue
-                    if not item.info_code:
-                        writer.catalog.record_ignored(item.page, "no_infocode")
+                    if not item.info_code:      # the crawl records the page as ignored (item_dropped)
                         conn.send((ident, "drop", "no_infocode", f"no infoCode in {item.source_url}"))
                         continue
                     if item.info_code in seen:        # two quick readings, one article
