@@ -39,11 +39,15 @@ def items_from_captures(captures, canonical_hosts=DEFAULT_CANONICAL):
             pending[cap.url] = item
             yield item, cap.date
         elif cap.role == "share" and cap.post_url in pending:
+            item = pending[cap.post_url]
+            if not item.share_url or (cap.key or infocode_from_share_url(cap.url)) != item.info_code:
+                continue  # fetched for a share link the page, read in full, does not name: the
+                #           crawl kept the mirror's body (normalize.article_from_raw_page)
             try:
                 article = parse_share_json(cap.body)
             except ShareError:
                 continue  # the spider kept the mirror's body, already yielded
-            yield apply_share(copy.copy(pending[cap.post_url]), article), cap.date
+            yield apply_share(copy.copy(item), article), cap.date
         elif cap.role == "share_direct":
             code = cap.key or infocode_from_share_url(cap.url)
             try:

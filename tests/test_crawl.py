@@ -246,3 +246,7 @@ def test_pages_read_by_the_writer_process_fail_drop_and_rest_like_pages_read_in_
     assert [(f["url"].endswith(posts[0].path), f["permanent"]) for f in failures] == [(True, True)]
     assert "failed 0" in again.stdout and json.loads((tmp_path / "s2.json").read_text())[
         "newsarchive/posts/skipped_failed"] == 1
+    # the captures replay to the same posts (the hidden share link's article is not applied there either)
+    rebuilt = tmp_path / "rebuilt"
+    assert run_cli("rebuild", "--source", out, "--output", rebuilt).returncode == 0
+    assert _posts(rebuilt) == files
