@@ -1,5 +1,6 @@
 """Reliability: injected faults, kill -9 mid-crawl, a dead or lying share host. Nothing that can be
 fetched is lost, nothing kept is corrupted."""
+import datetime as dt
 import difflib
 import json
 import os
@@ -16,6 +17,7 @@ import yaml
 from conftest import run_cli
 from faultserver import FaultServer
 from newsarchive.catalog import Catalog
+from newsarchive.dates import BEIJING
 from newsarchive.mirrorgen import build_site, synthetic_posts
 from newsarchive.mockserver import MockServer
 
@@ -72,7 +74,10 @@ def test_twenty_percent_faults_one_rerun_archives_every_existing_post(tmp_path):
 
 
 def test_kill_9_at_ten_random_moments_then_equal_to_a_clean_crawl(tmp_path):
-    posts = synthetic_posts(2000, seed=32, media=[f"媒体{i}" for i in range(20)], paragraphs=(2, 3))
+    # dated well in the past: 2,000 posts 7 minutes apart from the default start run days ahead, and a
+    # post crossing the two-day future limit between the clean crawl and the last one flips its date
+    posts = synthetic_posts(2000, seed=32, media=[f"媒体{i}" for i in range(20)], paragraphs=(2, 3),
+                            start=dt.datetime(2026, 9, 1, 8, 0, tzinfo=BEIJING))
     folder = build_site(posts, tmp_path / "m")
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     rng = random.Random(7)
