@@ -11,6 +11,8 @@ from scrapy.statscollectors import MemoryStatsCollector
 from twisted.internet import task
 
 from newsarchive.archive import atomic_write
+from newsarchive.middlewares import KEY, POST_URL, ROLE
+from newsarchive.warc import H_KEY, H_ORIGIN, H_POST, H_ROLE, H_SITE
 
 
 def summary(stats: dict) -> str:
@@ -125,30 +127,29 @@ class WarcCapture:
         return ext
 
     def response_received(self, response, request, spider=None):
-        from newsarchive.middlewares import KEY, POST_URL, ROLE
-        from newsarchive.warc import H_KEY, H_ORIGIN, H_POST, H_ROLE, H_SITE
-
-        role = request.meta.get(ROLE)
+        meta = request.meta
+        role = meta.get(ROLE)
         if not role or not 200 <= response.status < 300:
             return
         spider = spider or self.crawler.spider
-        decode = lambda v: v.decode("latin-1") if isinstance(v, bytes) else str(v)  # noqa: E731
-        key = request.meta.get(KEY) or ""
+        key = meta.get(KEY) or ""
         if role == "post" and not key:  # a slug without the infoCode: the page says it
             from newsarchive.encoding import decode_html
             from newsarchive.extract import ExtractError, parse_post_page
 
             try:
-                text = decode_html(response.body, decode(response.headers.get("Content-Type") or b""))[0]
+                text = decode_html(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"))[0]
                 key = parse_post_page(text, response.url).info_code or ""
             except ExtractError:
                 pass
-        req_headers = list(request.headers.items())       # (bytes, [bytes…]): warc.py decodes them
-        resp_headers = list(response.headers.items())
+        # (bytes, [bytes…]) as Scrapy's Headers store them (its items() re-normalises every name
+        # and copies every list, for each response); warc.py decodes them
+        req_headers = list(dict.items(request.headers))
+        resp_headers = list(dict.items(response.headers))
         reason = {200: "OK", 203: "Non-Authoritative Information"}.get(response.status, "OK")
         record = (response.url, req_headers, f"{response.status} {reason}", resp_headers, response.body, {
             H_ROLE: role, H_KEY: key, H_SITE: getattr(getattr(spider, "sitemap", None), "site", ""),
-            H_POST: request.meta.get(POST_URL) or "", H_ORIGIN: request.meta.get("origin") or "",
+            H_POST: meta.get(POST_URL) or "", H_ORIGIN: meta.get("origin") or "",
         })
         self.crawler.stats.inc_value("newsarchive/warc/records")
         if self.archive is not None:
@@ -165,8 +166,8 @@ class WarcCapture:
                 self.held = []
             if role == "post":      # it goes with its post's message (``WriterProcess.post``)
                 self.remote.stage(response.url, record)
-            elif role == "share" and request.meta.get(POST_URL):
-                self.remote.stage(request.meta[POST_URL], record)
+            elif role == "share" and meta.get(POST_URL):
+                self.remote.stage(meta[POST_URL], record)
             else:
                 self.remote.send("warc", *record)
 
