@@ -97,8 +97,9 @@ class MirrorSpider(scrapy.Spider):
         spider.share_timeout = settings.getfloat("NEWSARCHIVE_SHARE_TIMEOUT")
         spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
         spider.ship_pages = offloaded(settings)   # the writer process reads post pages
-        crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
-        crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
+        if spider.urls:     # only URLs a person gave are reported (each receiver costs every item a task)
+            crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
+            crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
         return spider
 
     # -- reports ------------------------------------------------------------------------------
