@@ -5,6 +5,8 @@ flight per domain, AutoThrottle aiming at 2 concurrent requests with a 0.25 s fl
 obeyed, a User-Agent that names us. On loopback the CLI lifts the brakes (see ``cli.LOOPBACK``).
 Everything is overridable with ``-s NAME=VALUE``.
 """
+from scrapy.settings import default_settings as _scrapy
+
 from newsarchive import HOME_PAGE, __version__
 
 BOT_NAME = "newsarchive"
@@ -42,9 +44,22 @@ DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
 
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 COOKIES_ENABLED = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
+
+# Components newsarchive switches off are left out of Scrapy's base lists: Scrapy imports every
+# key of EXTENSIONS & co. (to normalise it), ``None`` or not, and these cost every run's start-up
+# ~0.2 s — a third of an incremental crawl's Python start-up. Scrapy 2.19's RemoteControl starts,
+# by default, an HTTP server on localhost that runs any Python code sent with the token it writes
+# to the user's profile folder: an archiver of untrusted pages has no use for it (and it imports
+# aiohttp). The cookies middleware imports tldextract; the telnet console, Twisted Conch. To have
+# one back, name it in EXTENSIONS / DOWNLOADER_MIDDLEWARES and switch on its *_ENABLED setting.
+_left_out = {"scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole",
+             "scrapy.downloadermiddlewares.cookies.CookiesMiddleware"}
+EXTENSIONS_BASE = {k: v for k, v in _scrapy.EXTENSIONS_BASE.items() if k not in _left_out}
+DOWNLOADER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy.DOWNLOADER_MIDDLEWARES_BASE.items() if k not in _left_out}
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
