@@ -27,6 +27,7 @@ LISTING_PATH = re.compile(r"^/category/(?P<slug>[^/]+)\.html$")
 DATE_SMALL = re.compile(r"\(GMT\+8[^)]*\)\s*(.+)$", re.S)
 NEXT_TEXTS = ("下一页", "下页", "next", "older")
 _ODD_PATH = re.compile(r"[?#\\]|/\.\.?(?:/|$)|\s")
+_ABSOLUTE = re.compile(r"(?:[Hh][Tt][Tt][Pp][Ss]?:)?//([A-Za-z0-9.-]+)(/[^?#\\\s]*)$")
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~!$&'*+,;=:@-]*")
 
 
@@ -86,11 +87,21 @@ class SiteMap:
         url = url.strip()
         if url[:1] == "/" and url[1:2] != "/" and not self.prefix and not _ODD_PATH.search(url):
             return unquote(url) if "%" in url else url   # the common case, without urljoin/urlsplit
+        m = _ABSOLUTE.match(url)   # the mirror's own links: //finews.withounder.com/…, as urljoin reads them
+        if m and m[1].lower() in self.hosts and not _ODD_PATH.search(m[2]) and \
+                (base is None or base.startswith(("http://", "https://"))):
+            return self._below_prefix(unquote(m[2]) if "%" in m[2] else m[2])
+        return self._joined_path(url, base)
+
+    def _joined_path(self, url: str, base: str | None) -> str | None:
+        """``local_path`` the long way (urljoin, urlsplit): the reference of its shortcuts."""
         absolute = urljoin(base or self.site, url)
         parts = urlsplit(absolute)
         if parts.scheme not in ("http", "https") or parts.netloc.lower() not in self.hosts:
             return None
-        path = unquote(parts.path)
+        return self._below_prefix(unquote(parts.path))
+
+    def _below_prefix(self, path: str) -> str:
         if self.prefix and path.startswith(self.prefix + "/"):
             path = path[len(self.prefix):]
         return path or "/"
@@ -303,16 +314,19 @@ def page_links(text: str, url: str, site: SiteMap) -> Links:
         if not href:
             continue
         rel = (a.get("rel") or "").lower().split()
-        label = a.text_content().strip().lower()
+        label = (a.text_content() if len(a) else a.text or "").strip().lower()   # (no children: its text)
         found = site.classify(href, url)
-        if "next" in rel or any(label.startswith(t) for t in NEXT_TEXTS):
+        if "next" in rel or label.startswith(NEXT_TEXTS):
             target = site.local_path(href, url)
             if target is not None:
                 links.next_pages.append(site.url(target))
                 continue
-        if found is None or (found[0], str(found[1])) in seen:
+        if found is None:
             continue
-        seen.add((found[0], str(found[1])))
+        key = found[1].url if found[0] == "post" else found[1]
+        if key in seen:
+            continue
+        seen.add(key)
         if found[0] == "post":
             links.posts.append(found[1])
         else:

@@ -8,6 +8,7 @@ CODE_RE = re.compile(r"[A-Z]{2}[0-9]{18}", re.ASCII)
 EM_ID_RE = re.compile(r"[0-9]{18}", re.ASCII)
 # an EastMoney article URL: .../news/1355,202112082206768417.html
 EM_URL_RE = re.compile(r"eastmoney\.com/[^\s\"'<>]*?[,/]([0-9]{18})\.html", re.ASCII)
+_DATE_PREFIX = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-")
 SHARE_PATH = "/html_News/NewsShare.html"
 JSON_PATH = "/NewsData/GetNewsText.do"
 
@@ -61,8 +62,9 @@ def share_json_url(share_url: str) -> str:
 
 def infocode_from_slug(slug: str) -> str | None:
     """A post's file-name id: ``202112082206768417`` → NW…; ``NW2021…`` kept; else None."""
-    s = slug.strip()
-    s = re.sub(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-", "", s)
+    if CODE_RE.fullmatch(slug):
+        return slug                 # the usual slug: the infoCode itself
+    s = _DATE_PREFIX.sub("", slug.strip())
     try:
         return normalize_infocode(s)
     except InvalidInfoCode:

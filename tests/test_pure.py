@@ -51,6 +51,9 @@ def test_infocode_sources():
     assert share_json_url(share) == "http://finews.zning.xyz/NewsData/GetNewsText.do?id=NW202112242225123833"
     assert infocode_from_share_url("http://h/html_News/NewsShare.html?infoCode=../x") is None
     assert infocode_from_slug("202112082206768417") == "NW202112082206768417"
+    assert infocode_from_slug("NW202112082206768417") == "NW202112082206768417"
+    assert infocode_from_slug("2021-12-08-NW202112082206768417") == "NW202112082206768417"
+    assert infocode_from_slug(" nw202112082206768417") == "NW202112082206768417"
     assert infocode_from_slug("init") is None
     assert infocode_from_text("<http://finance.eastmoney.com/news/1355,202112082206768417.html>") == "NW202112082206768417"
 
@@ -205,3 +208,25 @@ def test_raw_page_without_an_article_raises():
 
     with pytest.raises(ExtractError):
         article_from_raw_page(_raw_item(b"<html><body><p>404</p></body></html>", SHARE))
+
+
+LINKS = ["/emnews/2021/12/24/NW202112242225123833.html", "//finews.withounder.com/emnews/a.html",
+         "https://finews.withounder.com/category/emnews.html", "HTTPS://FINEWS.withounder.com/x%20y.html",
+         "http://finews.zning.me/a/b.html", "//finews.withounder.com", "//finews.withounder.com:8080/a.html",
+         "//user@finews.withounder.com/a.html", "//finews.withounder.com/a/../b.html", "//finews.withounder.com/./a",
+         "//finews.withounder.com/a?x=1", "//finews.withounder.com/a#top", "//evil.example/emnews/a.html",
+         "//finews.withounder.com./a.html", "ftp://finews.withounder.com/a.html", "//finews.withounder.com/a b.html",
+         "//finews.withounder.com\\a.html", "https://finews.withounder.com/sub/emnews/a.html", "a.html", "../a.html",
+         "  //finews.withounder.com/%E6%96%B0.html  ", "javascript:alert(1)", "//127.0.0.1:8000/emnews/a.html"]
+
+
+@pytest.mark.parametrize("site", ["http://127.0.0.1:8000/", "https://mirror.example/sub/"])
+@pytest.mark.parametrize("page", [None, "category/x.html", "a/b/c.html"])
+@pytest.mark.parametrize("link", LINKS)
+def test_local_path_shortcuts_agree_with_urljoin(site, page, link):
+    """Links on a page of the mirror: the shortcuts give what urljoin + urlsplit give."""
+    from newsarchive.extract import SiteMap
+
+    sitemap = SiteMap(site, ["finews.withounder.com", "finews.zning.me"])
+    base = page and site + page
+    assert sitemap.local_path(link, base) == sitemap._joined_path(link.strip(), base)
