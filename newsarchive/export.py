@@ -77,13 +77,28 @@ def iso_date(catalog_date: str) -> str:
     return f"{catalog_date[:10]}T{catalog_date[11:19]}{catalog_date[20:23]}:{catalog_date[23:25]}"
 
 
+def _read(path: str) -> bytes:
+    """A file's bytes with three system calls (``open()`` builds a buffered file object: ~15 µs a
+    post, a sixth of a JSON Lines export)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, 1 << 16)
+        if len(data) < 1 << 16:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def records(folder: Path, rows):
     """One export record per row, read from its post file (streamed)."""
-    base = str(folder)   # plain strings: pathlib costs ~10 µs a post here
+    base = str(folder) + os.sep   # plain strings: pathlib costs ~10 µs a post here
     for row in rows:
         try:
-            with open(os.path.join(base, row["location"], row["path"]), "rb") as fh:
-                text = fh.read().decode("utf-8")
+            text = _read(f"{base}{row['location']}{os.sep}{row['path']}").decode("utf-8")
             body = post_body(text)
         except (OSError, PostFormatError, UnicodeDecodeError):
             continue
@@ -94,6 +109,19 @@ def records(folder: Path, rows):
             "share_url": row["share_url"], "source_url": row["source_url"], "body_source": row["body_source"],
             "first_seen": row["first_seen"], "last_seen": row["last_seen"], "revisions": row["revisions"],
         }, row, text
+
+
+_KEYS = {k: json.dumps(k) + ": " for k in FIELDS}
+_string = json.encoder.encode_basestring     # json.dumps(ensure_ascii=False) of a str, in C
+
+
+def json_line(record: dict) -> str:
+    """``json.dumps(record, ensure_ascii=False)`` and a newline, character for character (tested):
+    the encoder's machinery costs more than escaping the fields."""
+    return "{" + ", ".join([(_KEYS.get(k) or json.dumps(k) + ": ")
+                            + (_string(v) if type(v) is str else str(v) if type(v) is int
+                               else json.dumps(v, ensure_ascii=False))
+                            for k, v in record.items()]) + "}\n"
 
 
 def _tmp(path: Path) -> Path:
@@ -108,10 +136,14 @@ def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
     count = 0
     with open(tmp, "w", encoding="utf-8", newline="") as fh:
         if fmt == "jsonl":
-            dumps = json.JSONEncoder(ensure_ascii=False).encode
+            batch: list[str] = []
             for record, _, _ in records(folder, rows):
-                fh.write(dumps(record) + "\n")
+                batch.append(json_line(record))
+                if len(batch) == 256:       # one write per 256 lines: ~10 µs a post less
+                    fh.write("".join(batch))
+                    batch.clear()
                 count += 1
+            fh.write("".join(batch))
         else:
             fh.write("\ufeff")
             writer = csv.DictWriter(fh, fieldnames=FIELDS)

@@ -230,3 +230,14 @@ def test_local_path_shortcuts_agree_with_urljoin(site, page, link):
     sitemap = SiteMap(site, ["finews.withounder.com", "finews.zning.me"])
     base = page and site + page
     assert sitemap.local_path(link, base) == sitemap._joined_path(link.strip(), base)
+
+
+@pytest.mark.parametrize("value", ["", "标题 “引号” \"quoted\" back\\slash", "".join(map(chr, range(0x20))) + "\x7f",
+                                   "\u2028\u2029 😀 \ud7ff", "line\n\nline\r\n\ttab", None, 0, 7, True, 1.5, ["a"]])
+def test_json_line_is_json_dumps(value):
+    import json
+
+    from newsarchive.export import json_line
+
+    record = {"infoCode": "NW202112242225123833", "body": value, "revisions": 3, "other key": value}
+    assert json_line(record) == json.dumps(record, ensure_ascii=False) + "\n"
