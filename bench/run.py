@@ -146,6 +146,11 @@ def measure(cmd: list[str], env: dict, stats_file: Path | None = None, cwd: Path
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "stats": stats}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (of an odd number of runs)."""
+    return sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+
+
 def proxy_env(server: Server) -> dict:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
     env.update(http_proxy=server.url, no_proxy="127.0.0.1,localhost")
@@ -287,7 +292,7 @@ def main(argv=None):
         report["ratio_tuned_pairs"] = [b["requests"] / b["wall"] / (t["requests"] / t["wall"])
                                        for t, b in zip(t_runs, b_runs)]
         incs = [run_b(server, out, tmp, fresh=False) for _ in range(3)]     # start-up bound: noisy, take 3
-        inc = sorted(incs, key=lambda r: r["wall"])[1]
+        inc = median_run(incs)
         s = inc["stats"]
         report["incremental"] = {"wall": inc["wall"], "requests": inc["requests"],
                                  "wall_min": min(r["wall"] for r in incs),
@@ -301,9 +306,8 @@ def main(argv=None):
         export = [sys.executable, "-m", "newsarchive", "export", "--output", str(out), "--format", "jsonl",
                   "--to", str(tmp / "export.jsonl")]
         # 3 runs (median); and the same command selecting no post, for its start-up (imports, catalog)
-        exp = sorted((measure(export, dict(os.environ)) for _ in range(3)), key=lambda r: r["wall"])[1]
-        empty = sorted((measure(export + ["--since", "2999-01-01"], dict(os.environ)) for _ in range(3)),
-                       key=lambda r: r["wall"])[1]
+        exp = median_run([measure(export, dict(os.environ)) for _ in range(3)])
+        empty = median_run([measure(export + ["--since", "2999-01-01"], dict(os.environ)) for _ in range(3)])
         report["export"] = {"posts_per_s": args.posts / exp["wall"], "wall": exp["wall"], "rss_mb": exp["rss_mb"],
                             "startup": empty["wall"],
                             "posts_per_s_after_startup": args.posts / max(exp["wall"] - empty["wall"], 1e-9)}
