@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 def generate(folder: Path, posts: int, categories: int, seed: int) -> Path:
-    from newsarchive.mirrorgen import WIDGET_HTML, build_site, synthetic_posts
+    from newsarchive.demo.mirrorgen import WIDGET_HTML, build_site, synthetic_posts
 
     marker = folder / "done.json"
     want = {"posts": posts, "categories": categories, "seed": seed}
@@ -113,9 +113,9 @@ class Server:
             version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
             self.name = version.replace("nginx version: ", "")
         else:
-            self.proc = subprocess.Popen([sys.executable, "-m", "newsarchive.mockserver", str(fixture), "--port",
+            self.proc = subprocess.Popen([sys.executable, "-m", "newsarchive.demo.mockserver", str(fixture), "--port",
                                           str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.name = "newsarchive.mockserver (Python; nginx not installed)"
+            self.name = "newsarchive.demo.mockserver (Python; nginx not installed)"
         deadline = time.time() + 10
         while True:
             try:
@@ -171,7 +171,7 @@ def run_a(server: Server, tmp: Path, tuned: bool = False) -> dict:
     stats = tmp / "a-stats.json"
     stats.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "scrapy", "runspider", str(HERE / "bare_spider.py"), "-a", f"site={server.url}",
-           *settings_args({"EXTENSIONS": json.dumps({"newsarchive.extensions.StatsFile": 500}),
+           *settings_args({"EXTENSIONS": json.dumps({"newsarchive.crawl.extensions.StatsFile": 500}),
                            "NEWSARCHIVE_STATS_FILE": str(stats), "NEWSARCHIVE_OUTPUT": str(tmp / "a-output")})]
     env = {k: v for k, v in proxy_env(server).items() if k != "SCRAPY_SETTINGS_MODULE"}
     r = measure(cmd, env, stats, cwd=ROOT if tuned else tmp)
@@ -214,11 +214,11 @@ def summarize(runs: list[dict], posts: int) -> dict:
 
 
 def micro_costs() -> dict:
-    from newsarchive.dates import parse_date
-    from newsarchive.htmlclean import normalize_body
-    from newsarchive.mirrorgen import WIDGET_HTML, synthetic_posts
-    from newsarchive.post import Post, render_front_matter, render_post
-    from newsarchive.slug import category_slug
+    from newsarchive.core.dates import parse_date
+    from newsarchive.core.htmlclean import normalize_body
+    from newsarchive.demo.mirrorgen import WIDGET_HTML, synthetic_posts
+    from newsarchive.core.post import Post, render_front_matter, render_post
+    from newsarchive.core.slug import category_slug
 
     src = synthetic_posts(1, seed=99, paragraphs=(12, 12), sentences=(5, 5))[0]
     fragment = src.share_json()["text"] + WIDGET_HTML
@@ -234,7 +234,7 @@ def micro_costs() -> dict:
         category_slug("21世纪经济报道 21财经APP")
 
     def write_one(folder=Path(tempfile.mkdtemp(prefix="bench-write-"))):
-        from newsarchive.archive import atomic_write
+        from newsarchive.store.files import atomic_write
         atomic_write(folder / "x.md", render_post(post).encode(), fsync=False)
 
     return {

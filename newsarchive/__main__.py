@@ -1,3 +1,3 @@
-from newsarchive.cli import main
+from newsarchive.commands import main
 
 raise SystemExit(main())

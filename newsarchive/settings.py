@@ -25,9 +25,9 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 # `return value` in generators: its cache is keyed weakly on bound methods, which die at once, so it
 # never hits (~5% of a crawl's CPU). Our callbacks are tested; the check is off.
 WARN_ON_GENERATOR_RETURN_VALUE = False
-STATS_CLASS = "newsarchive.extensions.StatsCollector"
+STATS_CLASS = "newsarchive.crawl.extensions.StatsCollector"
 # the request fingerprint without canonicalize_url for the plain URLs the spiders build (same value)
-REQUEST_FINGERPRINTER_CLASS = "newsarchive.middlewares.Fingerprinter"
+REQUEST_FINGERPRINTER_CLASS = "newsarchive.crawl.middlewares.Fingerprinter"
 DOWNLOAD_DELAY = 0.25
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
@@ -63,23 +63,23 @@ DOWNLOADER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy.DOWNLOADER_MIDDLEWARES_B
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
-    "newsarchive.middlewares.ProxyMiddleware": 750,
+    "newsarchive.crawl.middlewares.ProxyMiddleware": 750,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
-    "newsarchive.middlewares.MetaRefreshMiddleware": 580,
+    "newsarchive.crawl.middlewares.MetaRefreshMiddleware": 580,
 }
 SPIDER_MIDDLEWARES = {
-    "newsarchive.middlewares.KnownPostsMiddleware": 550,
+    "newsarchive.crawl.middlewares.KnownPostsMiddleware": 550,
     "newsarchive.distributed.PendingDone": 10,      # only with NEWSARCHIVE_REDIS_URL
 }
 ITEM_PIPELINES = {
-    "newsarchive.pipelines.NormalizePipeline": 100,
-    "newsarchive.pipelines.DedupePipeline": 200,
-    "newsarchive.pipelines.WriterPipeline": 300,
+    "newsarchive.crawl.pipelines.NormalizePipeline": 100,
+    "newsarchive.crawl.pipelines.DedupePipeline": 200,
+    "newsarchive.crawl.pipelines.WriterPipeline": 300,
 }
 EXTENSIONS = {
-    "newsarchive.extensions.Progress": 500,
-    "newsarchive.extensions.StatsFile": 510,
-    "newsarchive.extensions.WarcCapture": 520,
+    "newsarchive.crawl.extensions.Progress": 500,
+    "newsarchive.crawl.extensions.StatsFile": 510,
+    "newsarchive.crawl.extensions.WarcCapture": 520,
     "newsarchive.distributed.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL
 }
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.mirrorgen import build_site, demo_posts, synthetic_posts
-from newsarchive.mockserver import MockServer
+from newsarchive.demo.mirrorgen import build_site, demo_posts, synthetic_posts
+from newsarchive.demo.mockserver import MockServer
 
 GOLDEN = Path(__file__).parent / "golden"
 SEED = GOLDEN / "2021-12-24-NW202112242225123833.md"

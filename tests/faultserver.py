@@ -14,7 +14,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from newsarchive.mockserver import Handler, MockServer
+from newsarchive.demo.mockserver import Handler, MockServer
 
 FAULTS = ("500", "502", "503", "429", "reset", "stall", "cut_body", "cut_html", "redirect_loop")
 

@@ -7,7 +7,7 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.request import fingerprint
 from scrapy.utils.test import get_crawler
 
-from newsarchive.middlewares import Fingerprinter, MetaRefreshMiddleware
+from newsarchive.crawl.middlewares import Fingerprinter, MetaRefreshMiddleware
 
 
 @pytest.mark.parametrize("url", [
@@ -63,7 +63,7 @@ def test_pages_without_a_meta_refresh_pass(body, decoded):
 def test_stats_collector_counts_like_scrapys():
     from scrapy.statscollectors import MemoryStatsCollector
 
-    from newsarchive.extensions import StatsCollector
+    from newsarchive.crawl.extensions import StatsCollector
 
     results = []
     for cls in (StatsCollector, MemoryStatsCollector):

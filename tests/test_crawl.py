@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from conftest import run_cli
-from newsarchive.catalog import Catalog
-from newsarchive.htmlclean import normalize_body
-from newsarchive.post import split_front_matter
+from newsarchive.store.catalog import Catalog
+from newsarchive.core.htmlclean import normalize_body
+from newsarchive.core.post import split_front_matter
 
 
 def _posts(out: Path) -> dict[str, str]:
@@ -103,8 +103,8 @@ def test_second_crawl_downloads_no_post_and_writes_nothing(small_mirror, tmp_pat
 
 
 def test_new_posts_arrive_incrementally(tmp_path):
-    from newsarchive.mirrorgen import build_site, synthetic_posts
-    from newsarchive.mockserver import MockServer
+    from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+    from newsarchive.demo.mockserver import MockServer
 
     posts = synthetic_posts(10, seed=5, media=["南方日报", "中国银行"])
     folder = build_site(posts[:6], tmp_path / "m")
@@ -206,8 +206,8 @@ def test_pages_read_by_the_writer_process_fail_drop_and_rest_like_pages_read_in_
     """Post pages go unread to the writer process: a page with a share link but no article is a
     permanent failure there (counted, reported, rested), a page whose share link hides in a comment
     keeps the mirror's body, and a second page of an article already written is a duplicate."""
-    from newsarchive.mirrorgen import build_site, synthetic_posts
-    from newsarchive.mockserver import MockServer
+    from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+    from newsarchive.demo.mockserver import MockServer
 
     posts = synthetic_posts(6, seed=8, media=["南方日报"])
     folder = build_site(posts, tmp_path / "m")

@@ -114,7 +114,7 @@ def test_warc_capture_check_and_offline_rebuild(crawled, tmp_path):
     target = tmp_path / "export.warc.gz"
     assert run_cli("export", "--output", out, "--format", "warc", "--to", target).returncode == 0
     warcio_check(target)
-    from newsarchive.warc import iter_captures
+    from newsarchive.store.warc import iter_captures
     roles = [c.role for c in iter_captures([target])]
     assert roles.count("post") == 36 and roles.count("share") == 35
 

@@ -4,8 +4,8 @@ import json
 import yaml
 
 from conftest import SEED, SEED_CODE, SEED_SHARE, run_cli
-from newsarchive.catalog import Catalog
-from newsarchive.mockserver import MockServer
+from newsarchive.store.catalog import Catalog
+from newsarchive.demo.mockserver import MockServer
 
 
 def test_fetch_reproduces_the_seed_byte_for_byte(seed_server, tmp_path):

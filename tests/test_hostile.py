@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from newsarchive.archive import ArchiveWriter
-from newsarchive.encoding import decode_html
-from newsarchive.extract import ExtractError, SiteMap, parse_post_page
-from newsarchive.normalize import PostError, article_from_share, build_post
-from newsarchive.post import render_post, split_front_matter
-from newsarchive.share import ShareError, parse_share_json
+from newsarchive.store.files import ArchiveWriter
+from newsarchive.core.encoding import decode_html
+from newsarchive.core.extract import ExtractError, SiteMap, parse_post_page
+from newsarchive.core.normalize import PostError, article_from_share, build_post
+from newsarchive.core.post import render_post, split_front_matter
+from newsarchive.core.share import ShareError, parse_share_json
 
 CODE = "NW202112242225123833"
 PWN = "document.documentElement.setAttribute('data-pwned','1')"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.encoding import decode_html
-from newsarchive.htmlclean import BodyError, normalize_body
-from newsarchive.mirrorgen import WIDGET_HTML
+from newsarchive.core.encoding import decode_html
+from newsarchive.core.htmlclean import BodyError, normalize_body
+from newsarchive.demo.mirrorgen import WIDGET_HTML
 
 GOLDEN = Path(__file__).parent / "golden"
 

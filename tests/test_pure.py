@@ -4,12 +4,12 @@ import datetime as dt
 import pytest
 import yaml
 
-from newsarchive.dates import BEIJING, date_from_infocode, format_date, parse_date
-from newsarchive.htmlclean import clean_title
-from newsarchive.infocode import (InvalidInfoCode, infocode_from_share_url, infocode_from_slug,
+from newsarchive.core.dates import BEIJING, date_from_infocode, format_date, parse_date
+from newsarchive.core.htmlclean import clean_title
+from newsarchive.core.infocode import (InvalidInfoCode, infocode_from_share_url, infocode_from_slug,
                                   infocode_from_text, normalize_infocode, share_json_url)
-from newsarchive.post import Post, render_post, split_front_matter, yaml_double_quoted, yaml_scalar
-from newsarchive.slug import category_slug
+from newsarchive.core.post import Post, render_post, split_front_matter, yaml_double_quoted, yaml_scalar
+from newsarchive.core.slug import category_slug
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=BEIJING)
 
@@ -150,7 +150,7 @@ SHARE = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW20211224222
     ("<h1>t</h1><p>no links</p>", ""),
 ])
 def test_quick_share_link(section, expected):
-    from newsarchive.extract import parse_post_page, quick_share_link
+    from newsarchive.core.extract import parse_post_page, quick_share_link
 
     page = _page_with(section)
     assert quick_share_link(page) == expected                       # the head's link is not the post's
@@ -158,14 +158,14 @@ def test_quick_share_link(section, expected):
 
 
 def test_quick_share_link_needs_the_wrapper():
-    from newsarchive.extract import quick_share_link
+    from newsarchive.core.extract import quick_share_link
 
     assert quick_share_link(f'<section><a href="{SHARE}">s</a></section>'.encode()) == ""
 
 
 def _raw_item(page: bytes, share_url: str, share=None):
-    from newsarchive.infocode import infocode_from_share_url
-    from newsarchive.items import ArticleItem
+    from newsarchive.core.infocode import infocode_from_share_url
+    from newsarchive.core.items import ArticleItem
 
     return ArticleItem(info_code=infocode_from_share_url(share_url) or "", share_url=share_url, raw_page=page,
                        raw_page_type="text/html; charset=utf-8", source_url="http://m/emnews/2021/12/24/x.html",
@@ -173,8 +173,8 @@ def _raw_item(page: bytes, share_url: str, share=None):
 
 
 def test_raw_page_read_by_the_writer_takes_the_share_article_for_the_same_link():
-    from newsarchive.normalize import article_from_raw_page
-    from newsarchive.share import ShareArticle
+    from newsarchive.core.normalize import article_from_raw_page
+    from newsarchive.core.share import ShareArticle
 
     page = _page_with(f"<h1>镜像标题</h1><small>(GMT+8) 2021-12-24 22:26:00</small><p>镜像正文</p>"
                       f'<p><a href="{SHARE}">{SHARE}</a></p>')
@@ -189,8 +189,8 @@ def test_raw_page_read_by_the_writer_takes_the_share_article_for_the_same_link()
 
 
 def test_raw_page_whose_full_reading_differs_keeps_the_mirror_body():
-    from newsarchive.normalize import SHARE_MISMATCH, article_from_raw_page
-    from newsarchive.share import ShareArticle
+    from newsarchive.core.normalize import SHARE_MISMATCH, article_from_raw_page
+    from newsarchive.core.share import ShareArticle
 
     other = SHARE.replace("NW202112242226768417", "NW202112242226768418")
     # the quick look saw `other` in a comment; the parser sees SHARE
@@ -203,8 +203,8 @@ def test_raw_page_whose_full_reading_differs_keeps_the_mirror_body():
 
 
 def test_raw_page_without_an_article_raises():
-    from newsarchive.extract import ExtractError
-    from newsarchive.normalize import article_from_raw_page
+    from newsarchive.core.extract import ExtractError
+    from newsarchive.core.normalize import article_from_raw_page
 
     with pytest.raises(ExtractError):
         article_from_raw_page(_raw_item(b"<html><body><p>404</p></body></html>", SHARE))
@@ -225,7 +225,7 @@ LINKS = ["/emnews/2021/12/24/NW202112242225123833.html", "//finews.withounder.co
 @pytest.mark.parametrize("link", LINKS)
 def test_local_path_shortcuts_agree_with_urljoin(site, page, link):
     """Links on a page of the mirror: the shortcuts give what urljoin + urlsplit give."""
-    from newsarchive.extract import SiteMap
+    from newsarchive.core.extract import SiteMap
 
     sitemap = SiteMap(site, ["finews.withounder.com", "finews.zning.me"])
     base = page and site + page
@@ -237,7 +237,7 @@ def test_local_path_shortcuts_agree_with_urljoin(site, page, link):
 def test_json_line_is_json_dumps(value):
     import json
 
-    from newsarchive.export import json_line
+    from newsarchive.offline.export import json_line
 
     record = {"infoCode": "NW202112242225123833", "body": value, "revisions": 3, "other key": value}
     assert json_line(record) == json.dumps(record, ensure_ascii=False) + "\n"

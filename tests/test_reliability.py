@@ -16,10 +16,10 @@ import yaml
 
 from conftest import run_cli
 from faultserver import FaultServer
-from newsarchive.catalog import Catalog
-from newsarchive.dates import BEIJING
-from newsarchive.mirrorgen import build_site, synthetic_posts
-from newsarchive.mockserver import MockServer
+from newsarchive.store.catalog import Catalog
+from newsarchive.core.dates import BEIJING
+from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+from newsarchive.demo.mockserver import MockServer
 
 FAST = ["-s", "DOWNLOAD_TIMEOUT=2", "-s", "NEWSARCHIVE_SHARE_TIMEOUT=2", "-s", "RETRY_TIMES=3"]
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from newsarchive.archive import ArchiveWriter
-from newsarchive.catalog import Catalog
-from newsarchive.mirrorgen import build_site, synthetic_posts
-from newsarchive.mockserver import MockServer
-from newsarchive.schedule import Timetable, parse_every
+from newsarchive.store.files import ArchiveWriter
+from newsarchive.store.catalog import Catalog
+from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+from newsarchive.demo.mockserver import MockServer
+from newsarchive.commands.schedule import Timetable, parse_every
 
 ROOT = Path(__file__).resolve().parents[1]
 

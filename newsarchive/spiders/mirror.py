@@ -15,9 +15,9 @@ from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 
-from newsarchive import signals as na_signals
-from newsarchive.encoding import decode_html
-from newsarchive.extract import (
+from newsarchive.crawl import signals as na_signals
+from newsarchive.core.encoding import decode_html
+from newsarchive.core.extract import (
     POST_PATH,
     ExtractError,
     SiteMap,
@@ -26,13 +26,13 @@ from newsarchive.extract import (
     parse_post_page,
     quick_share_link,
 )
-from newsarchive.failures import describe_failure
-from newsarchive.infocode import infocode_from_share_url, is_share_url, share_json_url, SHARE_PATH
-from newsarchive.middlewares import EXPLICIT, KEY, PAGE, POST_URL, ROLE
-from newsarchive.items import ArticleItem
-from newsarchive.normalize import apply_share, article_from_mirror, article_from_share
-from newsarchive.share import ShareError, parse_share_json
-from newsarchive.writerproc import offloaded
+from newsarchive.crawl.failures import describe_failure
+from newsarchive.core.infocode import infocode_from_share_url, is_share_url, share_json_url, SHARE_PATH
+from newsarchive.crawl.middlewares import EXPLICIT, KEY, PAGE, POST_URL, ROLE
+from newsarchive.core.items import ArticleItem
+from newsarchive.core.normalize import apply_share, article_from_mirror, article_from_share
+from newsarchive.core.share import ShareError, parse_share_json
+from newsarchive.crawl.writerproc import offloaded
 
 
 def _flag(value, default: bool) -> bool:

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from newsarchive.dates import BEIJING
-from newsarchive.lock import PARENT_ENV
+from newsarchive.core.dates import BEIJING
+from newsarchive.store.lock import PARENT_ENV
 
 _EVERY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
@@ -144,7 +144,7 @@ class Scheduler:
         self.log(line)
         moved = 0
         if self.keep_days is not None:
-            from newsarchive.archive import ArchiveWriter
+            from newsarchive.store.files import ArchiveWriter
 
             writer = ArchiveWriter(self.output)
             try:

@@ -40,7 +40,7 @@ def redis_settings(url: str, follow: bool = False, push_items: bool = False) -> 
         "NEWSARCHIVE_REDIS_FOLLOW": follow,
         "NEWSARCHIVE_REDIS_ITEMS": push_items,
         "REDIS_URL": url,
-        "SCHEDULER": "newsarchive.redisscheduler.Scheduler",
+        "SCHEDULER": "newsarchive.distributed.scheduler.Scheduler",
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
         "SCHEDULER_PERSIST": True,
         "SCHEDULER_QUEUE_KEY": PREFIX + ":requests",
@@ -67,7 +67,7 @@ class PendingDone:
     when its callback has ended; the scheduler clears the request once every output is handled."""
 
     def __init__(self, crawler):
-        from newsarchive.redisscheduler import Scheduler
+        from newsarchive.distributed.scheduler import Scheduler
 
         self.crawler = crawler
         self.scheduler_class = Scheduler

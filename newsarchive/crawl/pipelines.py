@@ -1,6 +1,6 @@
 """Item pipelines: normalise → dedupe on infoCode → write. Only the writer touches the archive.
 
-Items are :class:`~newsarchive.items.ArticleItem` dataclasses, read and written through ItemAdapter.
+Items are :class:`~newsarchive.core.items.ArticleItem` dataclasses, read and written through ItemAdapter.
 Every drop is a DropItem subclass with a reason, logged and counted as
 ``newsarchive/drop/<reason>``.
 """
@@ -15,14 +15,14 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import maybe_deferred_to_future
 
-from newsarchive import signals as na_signals
-from newsarchive.archive import ArchiveWriter
-from newsarchive.catalog import Catalog
-from newsarchive.dates import format_date
-from newsarchive.infocode import InvalidInfoCode, normalize_infocode
-from newsarchive.normalize import PostError, build_post
-from newsarchive.post import render_post
-from newsarchive.writerproc import offloaded
+from newsarchive.crawl import signals as na_signals
+from newsarchive.store.files import ArchiveWriter
+from newsarchive.store.catalog import Catalog
+from newsarchive.core.dates import format_date
+from newsarchive.core.infocode import InvalidInfoCode, normalize_infocode
+from newsarchive.core.normalize import PostError, build_post
+from newsarchive.core.post import render_post
+from newsarchive.crawl.writerproc import offloaded
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class WriterPipeline:
         return cls(crawler, Path(crawler.settings.get("NEWSARCHIVE_OUTPUT")))
 
     def open_spider(self, spider=None):
-        from newsarchive.catalog import now_text
+        from newsarchive.store.catalog import now_text
 
         settings = self.crawler.settings
         self.started = now_text()
@@ -192,7 +192,7 @@ class WriterPipeline:
 
     def close_spider(self, spider=None):
         """One row in the catalog's ``crawls`` for this crawl, written by whichever writer there is."""
-        from newsarchive.writerproc import started
+        from newsarchive.crawl.writerproc import started
 
         get = self.stats.get_value
         record = (getattr(spider or self.crawler.spider, "name", "?"), self.started,
@@ -226,7 +226,7 @@ class WriterPipeline:
             self.catalog.record_failure(url, info_code, reason, permanent)
 
     def _writer(self):
-        from newsarchive.writerproc import for_crawler
+        from newsarchive.crawl.writerproc import for_crawler
 
         if self.remote is None:
             self.remote = for_crawler(self.crawler)

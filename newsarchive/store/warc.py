@@ -22,7 +22,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from newsarchive import __version__
-from newsarchive.archive import HOST, writer_alive
+from newsarchive.store.files import HOST, writer_alive
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from newsarchive.catalog import Catalog
-from newsarchive.warc import WARC_DIR, warc_files
+from newsarchive.store.catalog import Catalog
+from newsarchive.store.warc import WARC_DIR, warc_files
 
 
 def archive_stats(folder: str | Path, last: int = 5) -> dict:

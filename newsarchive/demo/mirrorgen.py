@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from newsarchive.dates import BEIJING
-from newsarchive.slug import category_slug
+from newsarchive.core.dates import BEIJING
+from newsarchive.core.slug import category_slug
 
 CANONICAL = "https://finews.withounder.com"
 SHARE_HOST = "http://finews.zning.xyz"

@@ -17,7 +17,7 @@ from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.request import RequestFingerprinter
 
-from newsarchive.catalog import Catalog
+from newsarchive.store.catalog import Catalog
 
 # request.meta keys set by the spiders
 KEY = "newsarchive_key"          # the infoCode a post link stands for (known before download)

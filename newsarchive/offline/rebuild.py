@@ -12,14 +12,14 @@ import collections
 import copy
 from pathlib import Path
 
-from newsarchive.archive import ArchiveWriter
-from newsarchive.encoding import decode_html
-from newsarchive.extract import ExtractError, SiteMap, parse_post_page
-from newsarchive.infocode import SHARE_PATH, infocode_from_share_url
-from newsarchive.normalize import PostError, apply_share, article_from_mirror, article_from_share, build_post
-from newsarchive.post import DEFAULT_SITE_BASE, render_post
-from newsarchive.share import ShareError, parse_share_json
-from newsarchive.warc import iter_captures, warc_files
+from newsarchive.store.files import ArchiveWriter
+from newsarchive.core.encoding import decode_html
+from newsarchive.core.extract import ExtractError, SiteMap, parse_post_page
+from newsarchive.core.infocode import SHARE_PATH, infocode_from_share_url
+from newsarchive.core.normalize import PostError, apply_share, article_from_mirror, article_from_share, build_post
+from newsarchive.core.post import DEFAULT_SITE_BASE, render_post
+from newsarchive.core.share import ShareError, parse_share_json
+from newsarchive.store.warc import iter_captures, warc_files
 
 DEFAULT_CANONICAL = ("finews.withounder.com", "finews.zning.me")
 

@@ -14,9 +14,9 @@ import os
 import shutil
 from pathlib import Path
 
-from newsarchive.archive import atomic_write
-from newsarchive.catalog import Catalog
-from newsarchive.post import PostFormatError, yaml_double_quoted, yaml_scalar
+from newsarchive.store.files import atomic_write
+from newsarchive.store.catalog import Catalog
+from newsarchive.core.post import PostFormatError, yaml_double_quoted, yaml_scalar
 
 FIELDS = ["infoCode", "title", "date", "category", "tags", "body", "link_url", "share_url", "source_url",
           "body_source", "first_seen", "last_seen", "revisions"]
@@ -242,7 +242,7 @@ def export_warc(folder: Path, rows, target: Path) -> int:
     from warcio.archiveiterator import ArchiveIterator
     from warcio.warcwriter import WARCWriter
 
-    from newsarchive.warc import H_KEY, H_ROLE, WARC_DIR, warc_files
+    from newsarchive.store.warc import H_KEY, H_ROLE, WARC_DIR, warc_files
 
     wanted = {row["info_code"] for row in rows}
     tmp = _tmp(target)

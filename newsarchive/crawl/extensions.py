@@ -10,9 +10,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import MemoryStatsCollector
 from twisted.internet import task
 
-from newsarchive.archive import atomic_write
-from newsarchive.middlewares import KEY, POST_URL, ROLE
-from newsarchive.warc import H_KEY, H_ORIGIN, H_POST, H_ROLE, H_SITE
+from newsarchive.store.files import atomic_write
+from newsarchive.crawl.middlewares import KEY, POST_URL, ROLE
+from newsarchive.store.warc import H_KEY, H_ORIGIN, H_POST, H_ROLE, H_SITE
 
 
 def summary(stats: dict) -> str:
@@ -96,8 +96,8 @@ class WarcCapture:
     ``<archive>/warc/`` (rolling at ``NEWSARCHIVE_WARC_MAX_BYTES``)."""
 
     def __init__(self, crawler, folder: Path, max_bytes: int):
-        from newsarchive.writerproc import offloaded
-        from newsarchive.warc import WarcArchive, salvage
+        from newsarchive.crawl.writerproc import offloaded
+        from newsarchive.store.warc import WarcArchive, salvage
 
         self.crawler = crawler
         # with a writer process, it writes the WARC files; pages that only lead to posts (home,
@@ -118,7 +118,7 @@ class WarcCapture:
         settings = crawler.settings
         if not settings.getbool("NEWSARCHIVE_WARC") or settings.getbool("NEWSARCHIVE_STDOUT"):
             raise NotConfigured
-        from newsarchive.warc import WARC_DIR
+        from newsarchive.store.warc import WARC_DIR
 
         ext = cls(crawler, Path(settings.get("NEWSARCHIVE_OUTPUT")) / WARC_DIR,
                   settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"))
@@ -134,8 +134,8 @@ class WarcCapture:
         spider = spider or self.crawler.spider
         key = meta.get(KEY) or ""
         if role == "post" and not key:  # a slug without the infoCode: the page says it
-            from newsarchive.encoding import decode_html
-            from newsarchive.extract import ExtractError, parse_post_page
+            from newsarchive.core.encoding import decode_html
+            from newsarchive.core.extract import ExtractError, parse_post_page
 
             try:
                 text = decode_html(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"))[0]
@@ -158,7 +158,7 @@ class WarcCapture:
             self.held.append(record)
         else:
             if self.remote is None:
-                from newsarchive.writerproc import for_crawler
+                from newsarchive.crawl.writerproc import for_crawler
 
                 self.remote = for_crawler(self.crawler)
                 for held in self.held:

@@ -57,7 +57,7 @@ def _settings(args, **own):
 
 def _locked(args, what: str):
     """The archive lock for this command, or an exit with status 75 if another process has it."""
-    from newsarchive.lock import EX_TEMPFAIL, ArchiveLock, ArchiveLocked
+    from newsarchive.store.lock import EX_TEMPFAIL, ArchiveLock, ArchiveLocked
 
     lock = ArchiveLock(args.output or "output", what)
     if lock.inherited():
@@ -151,7 +151,7 @@ def _site_of(urls: list[str]) -> str:
 
 
 def cmd_crawl(args) -> int:
-    from newsarchive.extensions import summary
+    from newsarchive.crawl.extensions import summary
 
     if getattr(args, "jobs", 1) and args.jobs > 1:
         return crawl_jobs(args)
@@ -208,8 +208,8 @@ def crawl_jobs(args) -> int:
     import json
     import subprocess
 
-    from newsarchive.extensions import summary
-    from newsarchive.lock import PARENT_ENV
+    from newsarchive.crawl.extensions import summary
+    from newsarchive.store.lock import PARENT_ENV
 
     lock = _locked(args, "crawl")
     base = [sys.executable, "-m", "newsarchive", "crawl", "--output", args.output or "output", *crawl_options(args)]
@@ -240,7 +240,7 @@ def crawl_jobs(args) -> int:
     total["finish_reason"] = "finished" if not any(codes) else "failed"
     total["newsarchive/jobs"] = args.jobs
     if args.stats_file:
-        from newsarchive.archive import atomic_write
+        from newsarchive.store.files import atomic_write
 
         atomic_write(Path(args.stats_file), json.dumps(total, indent=2, sort_keys=True).encode("utf-8"))
     print(f"crawl {total['finish_reason']} ({args.jobs} jobs): {summary(total)}")
@@ -248,8 +248,8 @@ def crawl_jobs(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from newsarchive.mirrorgen import build_site, demo_posts
-    from newsarchive.mockserver import MockServer
+    from newsarchive.demo.mirrorgen import build_site, demo_posts
+    from newsarchive.demo.mockserver import MockServer
 
     with tempfile.TemporaryDirectory(prefix="newsarchive-demo-") as tmp:
         build_site(demo_posts(), tmp, page_size=8)   # listings of 8 posts: pagination is followed
@@ -263,7 +263,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_schedule(args) -> int:
-    from newsarchive.schedule import Scheduler, Timetable, parse_every
+    from newsarchive.commands.schedule import Scheduler, Timetable, parse_every
 
     try:
         timetable = Timetable(parse_every(args.every) if args.every else None, args.cron)
@@ -282,7 +282,7 @@ def cmd_schedule(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from newsarchive.collect import collect
+    from newsarchive.distributed.collect import collect
 
     counts = collect(args.redis, args.output or "output", follow=args.follow, idle=args.idle,
                      log=lambda line: print(line, flush=True))
@@ -291,7 +291,7 @@ def cmd_collect(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from newsarchive.export import ExportError, export
+    from newsarchive.offline.export import ExportError, export
 
     try:
         n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
@@ -303,8 +303,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_rebuild(args) -> int:
-    from newsarchive.rebuild import rebuild
-    from newsarchive.warc import WARC_DIR
+    from newsarchive.offline.rebuild import rebuild
+    from newsarchive.store.warc import WARC_DIR
 
     source = Path(args.warc or Path(args.source or "output") / WARC_DIR)
     if not source.is_dir():
@@ -316,7 +316,7 @@ def cmd_rebuild(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from newsarchive.stats import archive_stats, render_table, to_json
+    from newsarchive.offline.stats import archive_stats, render_table, to_json
 
     try:
         s = archive_stats(args.output or "output")

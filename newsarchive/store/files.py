@@ -91,7 +91,7 @@ class ArchiveWriter:
     """
 
     def __init__(self, folder: str | Path, fsync: bool = True, lock_each_write: bool = False):
-        from newsarchive.catalog import Catalog
+        from newsarchive.store.catalog import Catalog
 
         self.fsync = fsync
         self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers, --jobs)
@@ -104,7 +104,7 @@ class ArchiveWriter:
     def write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
         if not self.lock_each_write:
             return self._write(code, filename, text, row)
-        from newsarchive.lock import WRITE_LOCK_NAME, ArchiveLock
+        from newsarchive.store.lock import WRITE_LOCK_NAME, ArchiveLock
 
         lock = ArchiveLock(self.folder, "writer", WRITE_LOCK_NAME).acquire(timeout=120)
         if lock.took_over:  # the last writer died holding the lock: its temp file is garbage
@@ -116,7 +116,7 @@ class ArchiveWriter:
 
     def write_post(self, post, text: str, source_url: str) -> tuple[str, Path]:
         """Write a normalised ``post.Post`` whose rendered text is ``text``."""
-        from newsarchive.dates import format_date
+        from newsarchive.core.dates import format_date
 
         row = {"title": post.title, "date": format_date(post.date), "category": post.category,
                "tags": " ".join(post.tags), "source_url": source_url or "", "share_url": post.share_url or "",
@@ -149,7 +149,7 @@ class ArchiveWriter:
         """Move posts dated more than ``days`` days ago to ``old_post/`` (still in the catalog)."""
         import datetime as dt
 
-        from newsarchive.dates import BEIJING, format_date
+        from newsarchive.core.dates import BEIJING, format_date
 
         cutoff = format_date((now or dt.datetime.now(BEIJING)) - dt.timedelta(days=days))
         old = self.folder / OLD_POSTS_DIR

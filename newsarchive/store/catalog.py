@@ -10,7 +10,7 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
-from newsarchive.dates import BEIJING
+from newsarchive.core.dates import BEIJING
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (

@@ -1,4 +1,4 @@
-"""From raw article fields to a normalised :class:`~newsarchive.post.Post` (pure).
+"""From raw article fields to a normalised :class:`~newsarchive.core.post.Post` (pure).
 
 Every reason a post cannot be made is a :class:`PostError` with a short ``reason`` code (used in
 stats keys and drop messages) and a one-line message.
@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from newsarchive.dates import date_from_infocode, parse_date
-from newsarchive.encoding import decode_html
-from newsarchive.extract import parse_post_page
-from newsarchive.htmlclean import BodyError, clean_title, normalize_body
-from newsarchive.items import ArticleItem
-from newsarchive.infocode import InvalidInfoCode, normalize_infocode
-from newsarchive.post import Post
-from newsarchive.share import ShareArticle
-from newsarchive.slug import category_slug, safe_slug
+from newsarchive.core.dates import date_from_infocode, parse_date
+from newsarchive.core.encoding import decode_html
+from newsarchive.core.extract import parse_post_page
+from newsarchive.core.htmlclean import BodyError, clean_title, normalize_body
+from newsarchive.core.items import ArticleItem
+from newsarchive.core.infocode import InvalidInfoCode, normalize_infocode
+from newsarchive.core.post import Post
+from newsarchive.core.share import ShareArticle
+from newsarchive.core.slug import category_slug, safe_slug
 
 
 class PostError(ValueError):

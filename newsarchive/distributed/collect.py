@@ -12,9 +12,9 @@ import collections
 import json
 import time
 
-from newsarchive.archive import ArchiveWriter
+from newsarchive.store.files import ArchiveWriter
 from newsarchive.distributed import RedisSets
-from newsarchive.lock import ArchiveLock
+from newsarchive.store.lock import ArchiveLock
 
 
 def collect(url: str, output, follow: bool = False, idle: float = 10.0, log=print) -> collections.Counter:

@@ -15,7 +15,7 @@ import lxml.etree
 import lxml.html
 from w3lib.url import safe_url_string
 
-from newsarchive.infocode import (
+from newsarchive.core.infocode import (
     infocode_from_share_url,
     infocode_from_slug,
     infocode_from_text,

@@ -28,13 +28,13 @@ def _serve(conn, folder: str, fsync: bool, site_base: str, warc: bool, warc_max:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from pathlib import Path
 
-    from newsarchive.archive import ArchiveWriter
-    from newsarchive.dates import format_date
-    from newsarchive.extract import ExtractError, SiteMap
-    from newsarchive.items import ArticleItem
-    from newsarchive.normalize import PostError, article_from_raw_page, build_post
-    from newsarchive.post import render_post
-    from newsarchive.warc import WARC_DIR, WarcArchive, salvage
+    from newsarchive.store.files import ArchiveWriter
+    from newsarchive.core.dates import format_date
+    from newsarchive.core.extract import ExtractError, SiteMap
+    from newsarchive.core.items import ArticleItem
+    from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
+    from newsarchive.core.post import render_post
+    from newsarchive.store.warc import WARC_DIR, WarcArchive, salvage
 
     writer = ArchiveWriter(folder, fsync=fsync, lock_each_write=shared)
     warc_dir = Path(folder) / WARC_DIR

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from newsarchive.dates import format_date
+from newsarchive.core.dates import format_date
 
 DEFAULT_SITE_BASE = "//finews.withounder.com"
 HOME_LINK_TEXT = "返回首页"
