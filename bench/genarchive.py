@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from newsarchive.store.files import POSTS_DIR, sha256_text
-from newsarchive.store.catalog import POST_FIELDS, Catalog, now_text
 from newsarchive.core.dates import format_date
-from newsarchive.demo.mirrorgen import synthetic_posts
 from newsarchive.core.post import Post, render_post
+from newsarchive.demo.mirrorgen import synthetic_posts
+from newsarchive.store.catalog import POST_FIELDS, Catalog, now_text
+from newsarchive.store.files import POSTS_DIR, sha256_text
 
 
 def generate(out: Path, n: int, chunk: int = 5000) -> None:

@@ -123,7 +123,7 @@ class Server:
                 break
             except OSError:
                 if time.time() > deadline:
-                    raise RuntimeError("the benchmark server did not start")
+                    raise RuntimeError("the benchmark server did not start") from None
                 time.sleep(0.05)
 
     def stop(self):
@@ -216,9 +216,9 @@ def summarize(runs: list[dict], posts: int) -> dict:
 def micro_costs() -> dict:
     from newsarchive.core.dates import parse_date
     from newsarchive.core.htmlclean import normalize_body
-    from newsarchive.demo.mirrorgen import WIDGET_HTML, synthetic_posts
     from newsarchive.core.post import Post, render_front_matter, render_post
     from newsarchive.core.slug import category_slug
+    from newsarchive.demo.mirrorgen import WIDGET_HTML, synthetic_posts
 
     src = synthetic_posts(1, seed=99, paragraphs=(12, 12), sentences=(5, 5))[0]
     fragment = src.share_json()["text"] + WIDGET_HTML
@@ -233,7 +233,9 @@ def micro_costs() -> dict:
         category_slug.cache_clear()
         category_slug("21世纪经济报道 21财经APP")
 
-    def write_one(folder=Path(tempfile.mkdtemp(prefix="bench-write-"))):
+    write_folder = Path(tempfile.mkdtemp(prefix="bench-write-"))
+
+    def write_one(folder=write_folder):
         from newsarchive.store.files import atomic_write
         atomic_write(folder / "x.md", render_post(post).encode(), fsync=False)
 
@@ -307,7 +309,7 @@ def main(argv=None):
                   "--to", str(tmp / "export.jsonl")]
         # 3 runs (median); and the same command selecting no post, for its start-up (imports, catalog)
         exp = median_run([measure(export, dict(os.environ)) for _ in range(3)])
-        empty = median_run([measure(export + ["--since", "2999-01-01"], dict(os.environ)) for _ in range(3)])
+        empty = median_run([measure([*export, "--since", "2999-01-01"], dict(os.environ)) for _ in range(3)])
         report["export"] = {"posts_per_s": args.posts / exp["wall"], "wall": exp["wall"], "rss_mb": exp["rss_mb"],
                             "startup": empty["wall"],
                             "posts_per_s_after_startup": args.posts / max(exp["wall"] - empty["wall"], 1e-9)}
@@ -391,7 +393,7 @@ def write_results(r: dict, args) -> None:
         lines.append(f"| B with `--jobs {j['n']}` | {fmt(j, 'req_per_s')} | {fmt(j, 'posts_per_s')} | "
                      f"{fmt(j, 'cpu_ms_per_post', digits=2)} | {fmt(j, 'rss_mb')} (parent) | {fmt(j, 'wall_s')} | "
                      f"{j['requests']['median']:.0f} |")
-    pairs = lambda key: ", ".join(f"{x:.2f}" for x in r[key])  # noqa: E731
+    pairs = lambda key: ", ".join(f"{x:.2f}" for x in r[key])
     lines += ["", f"**B/A requests/s: {r['ratio']:.2f}** (per round {pairs('ratio_pairs')})"
               + (f"; `--jobs {r['jobs']['n']}`/A: **{r['jobs_ratio']:.2f}**" if "jobs" in r else ""),
               "", f"B/A⁺: {r['ratio_tuned']:.2f} (per round {pairs('ratio_tuned_pairs')})"

@@ -68,19 +68,24 @@ DOWNLOADER_MIDDLEWARES = {
     "newsarchive.crawl.middlewares.MetaRefreshMiddleware": 580,
 }
 SPIDER_MIDDLEWARES = {
-    "newsarchive.crawl.middlewares.KnownPostsMiddleware": 550,
-    "newsarchive.distributed.PendingDone": 10,      # only with NEWSARCHIVE_REDIS_URL
+    "newsarchive.crawl.known.KnownPostsMiddleware": 550,
+    "newsarchive.distributed.components.PendingDone": 10,      # only with NEWSARCHIVE_REDIS_URL
 }
 ITEM_PIPELINES = {
-    "newsarchive.crawl.pipelines.NormalizePipeline": 100,
-    "newsarchive.crawl.pipelines.DedupePipeline": 200,
-    "newsarchive.crawl.pipelines.WriterPipeline": 300,
+    "newsarchive.crawl.pipelines.ArchivePipeline": 300,
 }
 EXTENSIONS = {
+    "newsarchive.distributed.components.RedisState": 100,     # only with NEWSARCHIVE_REDIS_URL
+    "newsarchive.crawl.sinks.ArchiveSink": 110,
     "newsarchive.crawl.extensions.Progress": 500,
     "newsarchive.crawl.extensions.StatsFile": 510,
-    "newsarchive.crawl.extensions.WarcCapture": 520,
-    "newsarchive.distributed.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL
+    "newsarchive.crawl.capture.WarcCapture": 520,
+    "newsarchive.distributed.components.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL
+}
+# Redis mode is an add-on: with NEWSARCHIVE_REDIS_URL set (by the CLI, `scrapy crawl -s` or a
+# Scrapyd job), it puts the scheduler and dupefilter on Redis; without it, it is off
+ADDONS = {
+    "newsarchive.distributed.addon.RedisAddon": 100,
 }
 
 # -- newsarchive's own settings -------------------------------------------------------------------
@@ -106,4 +111,6 @@ NEWSARCHIVE_REDIS_FOLLOW = False              # keep waiting for new work
 NEWSARCHIVE_REDIS_IDLE = 5.0                  # seconds of empty frontier before a worker exits
 NEWSARCHIVE_REDIS_HEARTBEAT = 2.0             # a worker silent for 5 heartbeats is presumed dead
 NEWSARCHIVE_WRITER_PROCESS = True             # normalise + write posts and WARC in a second process
+NEWSARCHIVE_SINK = "auto"                     # process, local, redis, stdout; auto: from the settings above
+NEWSARCHIVE_SINKS: dict[str, str] = {}        # more sinks, name -> class path (see crawl/sinks.py)
 NEWSARCHIVE_SHARD = ""                        # "i/N": this process crawls categories with crc32 % N == i

@@ -40,7 +40,7 @@ class FaultHandler(Handler):
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
-            return
+            return None
         if fault == "stall":
             time.sleep(server.stall)
             return self._send(503, "late")
@@ -50,7 +50,7 @@ class FaultHandler(Handler):
             self.send_header("Location", f"{self.path}{sep}loop={random.random()}")
             self.send_header("Content-Length", "0")
             self.end_headers()
-            return
+            return None
         # a cut body: render the real answer into a buffer first
         real = _Capture(self)
         Handler.do_GET(real)
@@ -66,7 +66,7 @@ class FaultHandler(Handler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
-            return
+            return None
         return self._send(status, body[: len(body) // 2], dict(headers).get("Content-Type", "text/html"))
 
     def _huge(self):

@@ -9,6 +9,8 @@ from scrapy.utils.test import get_crawler
 
 from newsarchive.crawl.middlewares import Fingerprinter, MetaRefreshMiddleware
 
+pytestmark = pytest.mark.component
+
 
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:8000/emnews/2021/12/24/202112242226768417.html",

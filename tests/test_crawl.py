@@ -5,12 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from conftest import run_cli
-from newsarchive.store.catalog import Catalog
 from newsarchive.core.htmlclean import normalize_body
 from newsarchive.core.post import split_front_matter
+from newsarchive.store.catalog import Catalog
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.e2e
 
 
 def _posts(out: Path) -> dict[str, str]:
@@ -148,7 +152,7 @@ def test_fetch_a_listing_url(demo_mirror, tmp_path):
 
 def test_scrapy_crawl_mirror_works_too(small_mirror, tmp_path):
     out = tmp_path / "archive"
-    env = {k: v for k, v in os.environ.items()}
+    env = dict(os.environ.items())
     env.update(http_proxy=small_mirror.url, no_proxy="127.0.0.1")
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "mirror", "-a", f"site={small_mirror.url}",
@@ -241,7 +245,7 @@ def test_pages_read_by_the_writer_process_fail_drop_and_rest_like_pages_read_in_
     row = Catalog(out, readonly=True).get(posts[1].info_code)           # the mirror's body, not another's
     assert (row["title"], row["body_source"]) == (posts[1].title, "mirror")
     assert posts[5].title not in files[Path(row["path"]).name]
-    assert stats["newsarchive/normalize/share-link"] == 1
+    assert stats["newsarchive/normalize/share_mismatch"] == 1
     failures = json.loads(run_cli("stats", "--output", out, "--json").stdout)["failures"]
     assert [(f["url"].endswith(posts[0].path), f["permanent"]) for f in failures] == [(True, True)]
     assert "failed 0" in again.stdout and json.loads((tmp_path / "s2.json").read_text())[

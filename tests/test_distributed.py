@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from newsarchive.store.catalog import Catalog
 from newsarchive.demo.mirrorgen import build_site, synthetic_posts
 from newsarchive.demo.mockserver import MockServer
+from newsarchive.store.catalog import Catalog
+
+pytestmark = pytest.mark.e2e
 
 REDIS_SERVER = shutil.which("redis-server")
 FAST = ["-s", "NEWSARCHIVE_REDIS_HEARTBEAT=0.5", "-s", "NEWSARCHIVE_REDIS_IDLE=3", "-s", "NEWSARCHIVE_PROGRESS=off"]

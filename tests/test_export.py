@@ -10,7 +10,9 @@ import sys
 import pytest
 import yaml
 
-from conftest import run_cli
+from helpers import run_cli
+
+pytestmark = pytest.mark.e2e
 
 
 def warcio_check(path):
@@ -120,7 +122,7 @@ def test_warc_capture_check_and_offline_rebuild(crawled, tmp_path):
 
 
 def test_stats_after_a_crawl(crawled, demo_mirror, tmp_path):
-    out, posts = crawled
+    out, _posts = crawled
     run_cli("crawl", "--site", demo_mirror.url, "--output", out, server=demo_mirror)
     result = run_cli("stats", "--output", out, "--json")
     assert result.returncode == 0

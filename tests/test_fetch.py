@@ -1,11 +1,15 @@
 """``newsarchive fetch`` through a loopback share host: the golden seed, errors, --stdout."""
 import json
 
+import pytest
 import yaml
 
-from conftest import SEED, SEED_CODE, SEED_SHARE, run_cli
-from newsarchive.store.catalog import Catalog
 from newsarchive.demo.mockserver import MockServer
+from newsarchive.store.catalog import Catalog
+
+from helpers import SEED, SEED_CODE, SEED_SHARE, run_cli
+
+pytestmark = pytest.mark.e2e
 
 
 def test_fetch_reproduces_the_seed_byte_for_byte(seed_server, tmp_path):

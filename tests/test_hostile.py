@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
-from newsarchive.store.files import ArchiveWriter
 from newsarchive.core.encoding import decode_html
 from newsarchive.core.extract import ExtractError, SiteMap, parse_post_page
 from newsarchive.core.normalize import PostError, article_from_share, build_post
 from newsarchive.core.post import render_post, split_front_matter
 from newsarchive.core.share import ShareError, parse_share_json
+from newsarchive.store.files import ArchiveWriter
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.e2e
 
 CODE = "NW202112242225123833"
 PWN = "document.documentElement.setAttribute('data-pwned','1')"
@@ -187,7 +190,7 @@ def test_no_script_runs_in_a_browser(tmp_path):
     bodies = []
     for name, data, code, expected, _ in CASES:
         if expected == "post" and "5 MB" not in name:
-            outcome, path = run_case(data, code, tmp_path / "case" / re.sub(r"\W+", "_", name))
+            _outcome, path = run_case(data, code, tmp_path / "case" / re.sub(r"\W+", "_", name))
             _, body = split_front_matter(Path(path).read_text("utf-8"))
             meta = yaml.safe_load(Path(path).read_text("utf-8").split("\n---\n", 1)[0][4:])
             bodies.append((meta["title"], body))
@@ -202,7 +205,7 @@ def test_no_script_runs_in_a_browser(tmp_path):
     assert not _pwned(page)
     if shutil.which("jekyll"):   # and the Jekyll export of an archive holding them, really built
         archive = tmp_path / "archive"
-        for i, (name, data, code, expected, _) in enumerate(CASES):
+        for i, (_name, data, code, expected, _) in enumerate(CASES):
             if expected == "post":   # each its own infoCode, so the site holds them all
                 run_case(data, f"NW20211224222512{i:04d}" if code == CODE else code, archive)
         assert len(list((archive / "_posts").glob("*.md"))) >= 35

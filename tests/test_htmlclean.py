@@ -8,6 +8,8 @@ from newsarchive.core.encoding import decode_html
 from newsarchive.core.htmlclean import BodyError, normalize_body
 from newsarchive.demo.mirrorgen import WIDGET_HTML
 
+pytestmark = pytest.mark.pure
+
 GOLDEN = Path(__file__).parent / "golden"
 
 

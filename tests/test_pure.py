@@ -6,10 +6,18 @@ import yaml
 
 from newsarchive.core.dates import BEIJING, date_from_infocode, format_date, parse_date
 from newsarchive.core.htmlclean import clean_title
-from newsarchive.core.infocode import (InvalidInfoCode, infocode_from_share_url, infocode_from_slug,
-                                  infocode_from_text, normalize_infocode, share_json_url)
+from newsarchive.core.infocode import (
+    InvalidInfoCode,
+    infocode_from_share_url,
+    infocode_from_slug,
+    infocode_from_text,
+    normalize_infocode,
+    share_json_url,
+)
 from newsarchive.core.post import Post, render_post, split_front_matter, yaml_double_quoted, yaml_scalar
 from newsarchive.core.slug import category_slug
+
+pytestmark = pytest.mark.pure
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=BEIJING)
 

@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
-from newsarchive.store.files import ArchiveWriter
-from newsarchive.store.catalog import Catalog
+from newsarchive.commands.schedule import Timetable, parse_every
 from newsarchive.demo.mirrorgen import build_site, synthetic_posts
 from newsarchive.demo.mockserver import MockServer
-from newsarchive.commands.schedule import Timetable, parse_every
+from newsarchive.store.catalog import Catalog
+from newsarchive.store.files import ArchiveWriter
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
 

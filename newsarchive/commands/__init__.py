@@ -66,7 +66,7 @@ def _locked(args, what: str):
         lock.acquire()
     except ArchiveLocked as exc:
         print(f"newsarchive {what}: {exc}", file=sys.stderr)
-        raise SystemExit(EX_TEMPFAIL)
+        raise SystemExit(EX_TEMPFAIL) from None
     if lock.took_over:
         print(f"newsarchive {what}: took over the lock left by pid {lock.took_over.get('pid')} "
               f"({lock.took_over.get('what')}), which is no longer running", file=sys.stderr)
@@ -164,11 +164,10 @@ def cmd_crawl(args) -> int:
     kwargs = {"site": settings.get("NEWSARCHIVE_SITE")}
     if args.category:
         kwargs["category"] = args.category
-    redis_url = getattr(args, "redis", None) or settings.get("NEWSARCHIVE_REDIS_URL")
-    if redis_url:
-        from newsarchive.distributed import redis_settings
-
-        settings.setdict(redis_settings(redis_url, args.follow, args.redis_items), priority="cmdline")
+    if getattr(args, "redis", None):     # the Redis add-on does the rest (newsarchive.distributed.addon)
+        settings.setdict({"NEWSARCHIVE_REDIS_URL": args.redis, "NEWSARCHIVE_REDIS_FOLLOW": args.follow,
+                          "NEWSARCHIVE_REDIS_ITEMS": args.redis_items}, priority="cmdline")
+    redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
     # on Redis, workers share the folder: each post write takes the lock, not the whole crawl
     lock = None if redis_url else _locked(args, "crawl")
     try:
@@ -216,8 +215,7 @@ def crawl_jobs(args) -> int:
     tmp = tempfile.mkdtemp(prefix="newsarchive-jobs-")
     env = {**os.environ, PARENT_ENV: str(os.getpid())}
     try:
-        procs = [subprocess.Popen(base + ["-s", f"NEWSARCHIVE_SHARD={i}/{args.jobs}", "-s", "NEWSARCHIVE_PROGRESS=off",
-                                          "--stats-file", os.path.join(tmp, f"{i}.json")],
+        procs = [subprocess.Popen([*base, "-s", f"NEWSARCHIVE_SHARD={i}/{args.jobs}", "-s", "NEWSARCHIVE_PROGRESS=off", "--stats-file", os.path.join(tmp, f"{i}.json")],
                                   env=env, stdout=subprocess.DEVNULL)
                  for i in range(args.jobs)]
         codes = [p.wait() for p in procs]

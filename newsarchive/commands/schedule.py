@@ -55,6 +55,7 @@ class Timetable:
 
     def next(self, after: float) -> float:
         if self.cron is None:
+            assert self.every is not None
             return after + self.every
         return self.cron.get_next(float, start_time=after)
 
@@ -65,14 +66,14 @@ def git_commit(folder: Path, new: int, updated: int, moved: int = 0) -> str | No
         return None
     git = ["git", "-C", str(folder), "-c", "user.name=newsarchive", "-c", "user.email=newsarchive@localhost"]
     if not (folder / ".git").exists():
-        subprocess.run(git + ["init", "-q"], check=True)
+        subprocess.run([*git, "init", "-q"], check=True)
     paths = [p for p in ("_posts", "old_post") if (folder / p).exists()]
-    subprocess.run(git + ["add", "-A", "--", *paths], check=True)
-    if subprocess.run(git + ["diff", "--cached", "--quiet"]).returncode == 0:
+    subprocess.run([*git, "add", "-A", "--", *paths], check=True)
+    if subprocess.run([*git, "diff", "--cached", "--quiet"]).returncode == 0:
         return None
     stamp = dt.datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M +0800")
     message = f"archive {stamp}: {new} new, {updated} updated" + (f", {moved} moved to old_post" if moved else "")
-    subprocess.run(git + ["commit", "-q", "-m", message], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], check=True)
     return message
 
 
@@ -134,7 +135,7 @@ class Scheduler:
             stats = {}
         finally:
             Path(stats_path).unlink(missing_ok=True)
-        get = lambda k: stats.get(f"newsarchive/posts/{k}", 0)  # noqa: E731
+        get = lambda k: stats.get(f"newsarchive/posts/{k}", 0)
         new, updated = get("written"), get("updated")
         line = (f"{_now()} run {number}: start {_clock(started)}, new {new}, updated {updated}, "
                 f"unchanged {get('unchanged')}, skipped known {get('skipped_known')}, failed {get('failed')}, "

@@ -9,12 +9,14 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
 from w3lib.url import safe_url_string
 
+from newsarchive.core.encoding import decode_html
 from newsarchive.core.infocode import (
     infocode_from_share_url,
     infocode_from_slug,
@@ -120,7 +122,7 @@ class SiteMap:
     def listing_url(self, category: str) -> str:
         return self.url(f"/category/{category}.html")
 
-    def classify(self, url: str, base: str | None = None) -> tuple[str, object] | None:
+    def classify(self, url: str, base: str | None = None) -> tuple[str, Any] | None:
         """``("post", PostLink)``, ``("listing", url)`` or None for a link found on a page."""
         path = self.local_path(url, base)
         if path is None:
@@ -207,6 +209,12 @@ def parse_post_page(text: str, url: str, site: SiteMap | None = None) -> MirrorP
     return _post_from_doc(_parse_html(text), url, site)
 
 
+def read_post_page(body: bytes, content_type: str | None, url: str, site: SiteMap | None = None) -> MirrorPost:
+    """The one reader of a post page's bytes: decoded as Scrapy/w3lib do, then ``parse_post_page``.
+    Every route that reads a post page (the crawl, the writer process, rebuild) calls this."""
+    return parse_post_page(decode_html(body, content_type)[0], url, site)
+
+
 _A_HREF = re.compile(rb"""<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 
 
@@ -247,7 +255,7 @@ def _post_from_doc(doc, url: str, site: SiteMap | None) -> MirrorPost:
     link_url = ""
     backlinks = None
     after_h1 = children[children.index(h1) + 1:]
-    for i, el in enumerate(after_h1):
+    for _i, el in enumerate(after_h1):
         if el.tag == "small" and el.text_content().strip().startswith("tags:"):
             break
         if _is_autolink(el):

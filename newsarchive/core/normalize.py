@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from newsarchive.core import reasons as R
 from newsarchive.core.dates import date_from_infocode, parse_date
-from newsarchive.core.encoding import decode_html
-from newsarchive.core.extract import parse_post_page
+from newsarchive.core.extract import read_post_page
 from newsarchive.core.htmlclean import BodyError, clean_title, normalize_body
-from newsarchive.core.items import ArticleItem
 from newsarchive.core.infocode import InvalidInfoCode, normalize_infocode
+from newsarchive.core.items import ArticleItem
 from newsarchive.core.post import Post
 from newsarchive.core.share import ShareArticle
 from newsarchive.core.slug import category_slug, safe_slug
@@ -29,31 +29,31 @@ def build_post(raw: ArticleItem, now: dt.datetime | None = None) -> Post:
     try:
         code = normalize_infocode(raw.info_code)
     except InvalidInfoCode as exc:
-        raise PostError("bad_infocode", str(exc)) from None
-    notes = []
+        raise PostError(R.BAD_INFOCODE, str(exc)) from None
+    notes: list[R.Note] = []
     try:
         title = clean_title(raw.title)
     except BodyError as exc:
-        raise PostError("bad_title", str(exc)) from None
+        raise PostError(R.BAD_TITLE, str(exc)) from None
     if not title:
-        notes.append("empty title")
+        notes.append(R.Note(R.EMPTY_TITLE, "empty title"))
     date = parse_date(raw.date, now=now)
     if date is None:
         date = date_from_infocode(code)
         if date is None:
-            raise PostError("bad_date", f"no usable date ({str(raw.date)[:40]!r}) and none in {code}")
-        notes.append(f"date {str(raw.date)[:40]!r} unusable, used the infoCode's date")
+            raise PostError(R.BAD_DATE, f"no usable date ({str(raw.date)[:40]!r}) and none in {code}")
+        notes.append(R.Note(R.DATE_FALLBACK, f"date {str(raw.date)[:40]!r} unusable, used the infoCode's date"))
     media = clean_title(raw.media_name) if isinstance(raw.media_name, str) else ""
     category = safe_slug(raw.category) if raw.category else category_slug(media) if media else ""
     if not category:
-        raise PostError("no_category", "no media name or category to file the post under")
+        raise PostError(R.NO_CATEGORY, "no media name or category to file the post under")
     tags = [t for t in (clean_title(t) for t in raw.tags if isinstance(t, str)) if t]
     if not tags:
         tags = [f"{media}新闻"] if media else []
     try:
         body = normalize_body(raw.body_html)
     except BodyError as exc:
-        raise PostError("bad_body", str(exc)) from None
+        raise PostError(R.BAD_BODY, str(exc)) from None
     if raw.body_leading_md:
         body = raw.body_leading_md + "\n\n" + body
     return Post(
@@ -107,18 +107,18 @@ def apply_share(item: ArticleItem, article) -> ArticleItem:
     return item
 
 
-SHARE_MISMATCH = "share-link mismatch: the page names another share link than the crawl's quick look saw; kept the mirror's body"
+SHARE_MISMATCH = R.Note(R.SHARE_MISMATCH, "share-link mismatch: the page names another share link than the "
+                                          "crawl's quick look saw; kept the mirror's body")
 
 
-def article_from_raw_page(raw: ArticleItem, site=None) -> tuple[ArticleItem, list[str]]:
+def article_from_raw_page(raw: ArticleItem, site=None) -> tuple[ArticleItem, list[R.Note]]:
     """The full reading of a post page the crawl shipped unread (``raw.raw_page``): decode, extract,
     then apply the share host's article fetched for the share link the crawl saw (``raw.share``)
     only if the page, read in full, names that same link. Returns the item and notes; raises
     ``extract.ExtractError`` for a page that holds no article."""
-    text = decode_html(raw.raw_page, raw.raw_page_type)[0]
-    found = parse_post_page(text, raw.source_url, site)
+    found = read_post_page(raw.raw_page, raw.raw_page_type, raw.source_url, site)
     item = article_from_mirror(found, raw.source_url, raw.page, raw.origin)
-    notes = []
+    notes: list[R.Note] = []
     share = raw.share
     if isinstance(share, dict):
         share = ShareArticle(**share)

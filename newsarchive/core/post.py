@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 import yaml
 
 from newsarchive.core.dates import format_date
+from newsarchive.core.reasons import Note
 
 DEFAULT_SITE_BASE = "//finews.withounder.com"
 HOME_LINK_TEXT = "返回首页"
 
-try:  # the C loader is several times faster; the pure one gives the same answers
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+# the C loader is several times faster; the pure one (PyYAML built without libyaml) gives the same answers
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -38,7 +37,7 @@ class Post:
     share_url: str = ""
     source_url: str = ""
     body_source: str = "share"
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def filename(self) -> str:

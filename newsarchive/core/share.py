@@ -26,10 +26,11 @@ def _one_line(value: object, limit: int = 120) -> str:
 def parse_share_json(data: str | bytes) -> ShareArticle:
     """Read the JSON; ``{"error": …}``, non-JSON and wrong shapes raise ShareError."""
     if isinstance(data, bytes):
+        raw = data
         try:
-            data = data.decode("utf-8-sig")
+            data = raw.decode("utf-8-sig")
         except UnicodeDecodeError:  # GBK-era share hosts
-            data = data.decode("gb18030", errors="replace")
+            data = raw.decode("gb18030", errors="replace")
     try:
         obj = json.loads(data)
     except ValueError:

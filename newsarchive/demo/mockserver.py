@@ -30,7 +30,22 @@ fetch("../NewsData/GetNewsText.do?id=" + infoCode).then(function (r) {{ return r
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.I)
 
 
+class FixtureServer(ThreadingHTTPServer):
+    daemon_threads = True
+    fixture: Path
+    delay: float = 0.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hits: list[str] = []
+
+    def handle_error(self, request, client_address) -> None:
+        pass                    # clients that hang up are no news
+
+
 class Handler(BaseHTTPRequestHandler):
+    server: FixtureServer
+
     server_version = "newsarchive-mock/1"
     protocol_version = "HTTP/1.1"
 
@@ -92,12 +107,9 @@ class MockServer:
     """``with MockServer(fixture) as server: server.url`` — a mirror fixture on 127.0.0.1."""
 
     def __init__(self, fixture: str | Path, port: int = 0, delay: float = 0.0):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = FixtureServer(("127.0.0.1", port), Handler)
         self.httpd.fixture = Path(fixture).resolve()
         self.httpd.delay = delay
-        self.httpd.hits = []
-        self.httpd.handle_error = lambda request, address: None   # clients that hang up are no news
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

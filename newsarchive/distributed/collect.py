@@ -1,29 +1,28 @@
 """``newsarchive collect``: the one writer for Redis workers that do not share the archive's disk.
 
-Workers started with ``--redis-items`` push each finished post (its text, file name and catalog
-fields) to ``newsarchive:mirror:items``; this process pops them and writes them through the same
-ArchiveWriter (atomic files, catalog), marking each infoCode archived for every worker to skip.
-It exits once the list has been empty and no worker has been alive for ``idle`` seconds
-(``--follow``: never).
+Workers started with ``--redis-items`` push each article they found (the page's bytes, the share
+answer, its WARC records) to ``newsarchive:mirror:items``; this process pops them and ingests them
+through the one path (``Archivist.ingest``: read, normalise, write, catalogue, capture), marking each
+infoCode archived for every worker to skip. It exits once the list has been empty and no worker
+has been alive for ``idle`` seconds (``--follow``: never).
 """
 from __future__ import annotations
 
 import collections
-import json
 import time
 
-from newsarchive.store.files import ArchiveWriter
-from newsarchive.distributed import RedisSets
+from newsarchive.distributed.sets import RedisSets, decode
+from newsarchive.store.ingest import Archivist
 from newsarchive.store.lock import ArchiveLock
 
 
 def collect(url: str, output, follow: bool = False, idle: float = 10.0, log=print) -> collections.Counter:
     shared = RedisSets(url)
     lock = ArchiveLock(output, "collect").acquire(timeout=0)
-    writer = ArchiveWriter(output)
-    counts = collections.Counter()
+    archivist = Archivist(output)
+    counts: collections.Counter = collections.Counter()
     try:
-        shared.seed_archived(r["info_code"] for r in writer.catalog.iter_posts())
+        shared.seed_archived(r["info_code"] for r in archivist.catalog.iter_posts())
         quiet_since = None
         while True:
             popped = shared.server.blpop([shared.keys["items"]], timeout=1)
@@ -37,11 +36,18 @@ def collect(url: str, output, follow: bool = False, idle: float = 10.0, log=prin
                     break
                 continue
             quiet_since = None
-            payload = json.loads(popped[1])
-            outcome, _ = writer.write(payload["info_code"], payload["filename"], payload["text"], payload["row"])
-            shared.mark_archived(payload["info_code"])
-            counts[outcome] += 1
+            item, records = decode(popped[1])
+            if item is None:
+                for record in records:
+                    archivist.capture(record)
+                continue
+            outcome = archivist.ingest(item, records)
+            if outcome.dropped:
+                counts[f"dropped ({outcome.reason})"] += 1
+                continue
+            shared.mark_archived(outcome.info_code)
+            counts[outcome.status] += 1
     finally:
-        writer.close()
+        archivist.close()
         lock.release()
     return counts

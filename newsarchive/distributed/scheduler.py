@@ -12,7 +12,7 @@ import uuid
 from scrapy import signals
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
-from newsarchive.distributed import keys
+from newsarchive.distributed.keys import keys
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class Scheduler(RedisScheduler):
     """scrapy-redis's scheduler with the in-flight registry and dead-worker recovery."""
 
     worker_id: str = ""
+    last_recovery: float = 0.0
+    outputs: dict[str, list]
+    parents: dict[int, str]
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -61,8 +64,8 @@ class Scheduler(RedisScheduler):
         # a request leaves the in-flight registry only when every output of its callback has been
         # handled: each request enqueued, each item written or dropped (Scrapy hands outputs to
         # the pipelines asynchronously, so the callback's end is not enough)
-        instance.outputs: dict[str, list] = {}      # fp → [outputs not yet handled, callback ended]
-        instance.parents: dict[int, str] = {}       # id(output) → its response's fp
+        instance.outputs = {}       # fp → [outputs not yet handled, callback ended]
+        instance.parents = {}       # id(output) → its response's fp
         for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(instance.item_handled, signal=signal)
         return instance

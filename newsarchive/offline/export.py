@@ -14,9 +14,9 @@ import os
 import shutil
 from pathlib import Path
 
-from newsarchive.store.files import atomic_write
-from newsarchive.store.catalog import Catalog
 from newsarchive.core.post import PostFormatError, yaml_double_quoted, yaml_scalar
+from newsarchive.store.catalog import Catalog
+from newsarchive.store.files import atomic_write
 
 FIELDS = ["infoCode", "title", "date", "category", "tags", "body", "link_url", "share_url", "source_url",
           "body_source", "first_seen", "last_seen", "revisions"]
@@ -219,7 +219,7 @@ def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消
     lists: dict[str, list[str]] = {}
     titles: dict[str, str] = {}
     count = 0
-    for _, row, text in records(folder, rows):
+    for _, row, _text in records(folder, rows):
         shutil.copyfile(folder / row["location"] / row["path"], target / "_posts" / row["path"])
         stem = row["path"][:-3]
         lists.setdefault(row["category"], []).append(

@@ -12,13 +12,12 @@ import collections
 import copy
 from pathlib import Path
 
-from newsarchive.store.files import ArchiveWriter
-from newsarchive.core.encoding import decode_html
-from newsarchive.core.extract import ExtractError, SiteMap, parse_post_page
+from newsarchive.core.extract import ExtractError, SiteMap, read_post_page
 from newsarchive.core.infocode import SHARE_PATH, infocode_from_share_url
-from newsarchive.core.normalize import PostError, apply_share, article_from_mirror, article_from_share, build_post
-from newsarchive.core.post import DEFAULT_SITE_BASE, render_post
+from newsarchive.core.normalize import apply_share, article_from_mirror, article_from_share
+from newsarchive.core.post import DEFAULT_SITE_BASE
 from newsarchive.core.share import ShareError, parse_share_json
+from newsarchive.store.ingest import Archivist
 from newsarchive.store.warc import iter_captures, warc_files
 
 DEFAULT_CANONICAL = ("finews.withounder.com", "finews.zning.me")
@@ -27,12 +26,12 @@ DEFAULT_CANONICAL = ("finews.withounder.com", "finews.zning.me")
 def items_from_captures(captures, canonical_hosts=DEFAULT_CANONICAL):
     """Yield ``(item, capture time)`` in capture order, as the spider would have made them."""
     pending = {}      # post page URL → its mirror item, waiting for a share answer
-    sitemaps = {}
+    sitemaps: dict[str, SiteMap] = {}
     for cap in captures:
         if cap.role == "post":
             sitemap = sitemaps.get(cap.site) or sitemaps.setdefault(cap.site, SiteMap(cap.site or cap.url, canonical_hosts))
             try:
-                found = parse_post_page(decode_html(cap.body, cap.content_type)[0], cap.url, sitemap)
+                found = read_post_page(cap.body, cap.content_type, cap.url, sitemap)
             except ExtractError:
                 continue
             item = article_from_mirror(found, cap.url, sitemap.local_path(cap.url) or "")
@@ -50,6 +49,8 @@ def items_from_captures(captures, canonical_hosts=DEFAULT_CANONICAL):
             yield apply_share(copy.copy(item), article), cap.date
         elif cap.role == "share_direct":
             code = cap.key or infocode_from_share_url(cap.url)
+            if not code:
+                continue
             try:
                 article = parse_share_json(cap.body)
             except ShareError:
@@ -65,17 +66,12 @@ def rebuild(warc_folder: str | Path, output: str | Path, site_base: str = DEFAUL
     for item, when in items_from_captures(iter_captures(warc_files(warc_folder)), canonical_hosts):
         if item.info_code:
             latest[item.info_code.upper()] = (item, when)
-    counts = collections.Counter()
-    writer = ArchiveWriter(output)
+    counts: collections.Counter = collections.Counter()
+    archivist = Archivist(output, site_base=site_base, warc=False)
     try:
         for item, when in latest.values():
-            try:
-                post = build_post(item, now=when)
-            except PostError as exc:
-                counts[f"dropped ({exc.reason})"] += 1
-                continue
-            outcome, _ = writer.write_post(post, render_post(post, site_base), item.source_url)
-            counts[outcome] += 1
+            outcome = archivist.ingest(item, now=when)      # normalised as of its capture time
+            counts[f"dropped ({outcome.reason})" if outcome.dropped else outcome.status] += 1
     finally:
-        writer.close()
+        archivist.close()
     return counts

@@ -15,7 +15,6 @@ from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider
 
-from newsarchive.crawl import signals as na_signals
 from newsarchive.core.encoding import decode_html
 from newsarchive.core.extract import (
     POST_PATH,
@@ -23,16 +22,17 @@ from newsarchive.core.extract import (
     SiteMap,
     feed_links,
     page_links,
-    parse_post_page,
     quick_share_link,
+    read_post_page,
 )
-from newsarchive.crawl.failures import describe_failure
-from newsarchive.core.infocode import infocode_from_share_url, is_share_url, share_json_url, SHARE_PATH
-from newsarchive.crawl.middlewares import EXPLICIT, KEY, PAGE, POST_URL, ROLE
+from newsarchive.core.infocode import SHARE_PATH, infocode_from_share_url, is_share_url, share_json_url
 from newsarchive.core.items import ArticleItem
 from newsarchive.core.normalize import apply_share, article_from_mirror, article_from_share
 from newsarchive.core.share import ShareError, parse_share_json
-from newsarchive.crawl.writerproc import offloaded
+from newsarchive.crawl import signals as na_signals
+from newsarchive.crawl.failures import describe_failure
+from newsarchive.crawl.known import KnownPostsMiddleware
+from newsarchive.crawl.meta import EXPLICIT, KEY, PAGE, POST_URL, ROLE, VETTED
 
 
 def _flag(value, default: bool) -> bool:
@@ -73,6 +73,11 @@ class MirrorSpider(scrapy.Spider):
     """``scrapy crawl mirror [-a site=URL] [-a category=SLUG,…] [-a share=0] [-a urls=URL,…]``"""
 
     name = "mirror"
+    sitemap: SiteMap
+    share: bool
+    shard: tuple[int, ...] | None
+    share_timeout: float
+    share_retries: int
 
     def __init__(self, site=None, category=None, share=None, urls=None, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,9 +86,9 @@ class MirrorSpider(scrapy.Spider):
         self.urls = _as_list(urls)
         self.report = Report()
         self.listed: set[str] = set()     # categories whose listing this crawl has asked for
-        # set by KnownPostsMiddleware: links to archived posts are dropped before a Request is made
-        # for them (10,000 Requests that the middleware would drop cost an incremental crawl ~0.6 s)
-        self.known_posts = None
+        # links to archived posts are dropped before a Request is made for them, by asking
+        # KnownPostsMiddleware (10,000 Requests that it would drop cost an incremental crawl ~0.6 s)
+        self.known_posts: KnownPostsMiddleware | None = None
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -96,7 +101,6 @@ class MirrorSpider(scrapy.Spider):
         spider.shard = tuple(int(x) for x in shard.split("/")) if shard else None
         spider.share_timeout = settings.getfloat("NEWSARCHIVE_SHARE_TIMEOUT")
         spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
-        spider.ship_pages = offloaded(settings)   # the writer process reads post pages
         if spider.urls:     # only URLs a person gave are reported (each receiver costs every item a task)
             crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
             crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
@@ -128,6 +132,7 @@ class MirrorSpider(scrapy.Spider):
 
     # -- start ------------------------------------------------------------------------------
     async def start(self):
+        self.known_posts = self.crawler.get_spider_middleware(KnownPostsMiddleware)
         for request in self.start_requests():
             yield request
 
@@ -174,9 +179,9 @@ class MirrorSpider(scrapy.Spider):
         return scrapy.Request(url, callback=self.parse_listing, errback=self.page_failed,
                               meta={**(meta or {}), ROLE: "listing"})
 
-    def _post(self, link, meta: dict | None = None):
+    def _post(self, link, meta: dict | None = None, vetted: bool = False):
         meta = {**(meta or {}), KEY: link.info_code, PAGE: link.path or self.sitemap.local_path(link.url),
-                ROLE: "post"}
+                ROLE: "post", VETTED: vetted}
         return scrapy.Request(link.url, callback=self.parse_post, errback=self.post_failed,
                               meta=meta, dont_filter=bool(meta.get(EXPLICIT)))
 
@@ -187,7 +192,7 @@ class MirrorSpider(scrapy.Spider):
 
     # -- pages ------------------------------------------------------------------------------
     def _text(self, response) -> str:
-        return decode_html(response.body, response.headers.get("Content-Type", b"").decode("latin-1"))[0]
+        return decode_html(response.body, self._content_type(response))[0]
 
     def _follow_links(self, links, response):
         origin = response.meta.get("origin")
@@ -196,13 +201,13 @@ class MirrorSpider(scrapy.Spider):
         known = None if origin else self.known_posts
         for link in links.posts:
             if self._wanted(link.category) and not (known is not None and known.skips(link.info_code, link.path, link.url)):
-                yield self._post(link, inherited)
+                yield self._post(link, inherited, vetted=known is not None)
             if not origin and link.category not in self.listed and self._wanted(link.category):
                 self.listed.add(link.category)   # (the dupefilter would drop it too, after costing a Request)
                 yield self._listing(self.sitemap.listing_url(link.category))
         if not origin:
             for url in links.listings:
-                if self._wanted(self.sitemap.local_path(url)[len("/category/"):-len(".html")]):
+                if self._wanted((self.sitemap.local_path(url) or "")[len("/category/"):-len(".html")]):
                     yield self._listing(url)
         for url in links.next_pages:
             yield self._listing(url, inherited)
@@ -248,18 +253,17 @@ class MirrorSpider(scrapy.Spider):
             return
         self.crawler.stats.inc_value("newsarchive/pages/posts")
         origin = response.meta.get("origin", "")
-        item = self._unread_post(response) if self.ship_pages and not origin else None
-        if item is None:
+        item: ArticleItem | None = self._unread_post(response)
+        if item is None:        # no key at a glance: read here, for the share link the page may name
             try:
-                found = parse_post_page(self._text(response), response.url, self.sitemap)
-            except ExtractError as exc:
-                self._failed(response.url, f"not a post page: {exc}", True, origin, response.meta.get(KEY))
-                return
-            item = article_from_mirror(found, response.url, self.sitemap.local_path(response.url) or "", origin)
-        if not origin and item.category and item.category not in self.listed:  # its category's listing too
-            if self._wanted(item.category):
-                self.listed.add(item.category)
-                yield self._listing(self.sitemap.listing_url(item.category))
+                found = read_post_page(response.body, self._content_type(response), response.url, self.sitemap)
+            except ExtractError:    # the archivist reads it again, records and reports what it is
+                item = self._keyless_post(response)
+            else:
+                item = article_from_mirror(found, response.url, self._page(response), origin)
+        if not origin and item.category and item.category not in self.listed and self._wanted(item.category):
+            self.listed.add(item.category)      # its category's listing too
+            yield self._listing(self.sitemap.listing_url(item.category))
         if self.share and item.share_url and item.info_code:
             yield scrapy.Request(
                 share_json_url(item.share_url), callback=self.parse_share, errback=self.share_failed,
@@ -272,20 +276,33 @@ class MirrorSpider(scrapy.Spider):
         else:
             yield item
 
+    @staticmethod
+    def _content_type(response) -> str:
+        return response.headers.get("Content-Type", b"").decode("latin-1")
+
+    def _page(self, response) -> str:
+        return (response.meta.get(PAGE) if response.url == response.request.url else None) \
+            or self.sitemap.local_path(response.url) or ""
+
     def _unread_post(self, response) -> ArticleItem | None:
-        """A post page to be read by the writer process, keyed by a quick look for its share link
-        (or its slug's infoCode); None when that look finds no key (the page is read here)."""
+        """A post page shipped unread to the archivist (which reads it with ``read_post_page``),
+        keyed by a quick look for its share link or its slug's infoCode; None when that look finds
+        no key."""
         share_url = quick_share_link(response.body)
         code = infocode_from_share_url(share_url) if share_url else response.meta.get(KEY)
-        if not code:
-            return None
-        page = (response.meta.get(PAGE) if response.url == response.request.url else None) \
-            or self.sitemap.local_path(response.url) or ""
+        return self._shipped(response, code, share_url) if code else None
+
+    def _keyless_post(self, response) -> ArticleItem:
+        """A page that is not what a post page should be, shipped so the archivist says what it is."""
+        return self._shipped(response, "", "")
+
+    def _shipped(self, response, code: str, share_url: str) -> ArticleItem:
+        page = self._page(response)
         m = POST_PATH.match(page)
-        return ArticleItem(info_code=code, category=m["cat"].replace("/", " ") if m else "", share_url=share_url,
-                           source_url=response.url, body_source="mirror", page=page,
-                           raw_page=response.body,
-                           raw_page_type=response.headers.get("Content-Type", b"").decode("latin-1"))
+        return ArticleItem(info_code=code or "", category=m["cat"].replace("/", " ") if m else "",
+                           share_url=share_url, source_url=response.url, body_source="mirror", page=page,
+                           origin=response.meta.get("origin", ""), raw_page=response.body,
+                           raw_page_type=self._content_type(response))
 
     # -- the share host -------------------------------------------------------------------------
     def parse_share(self, response, item):

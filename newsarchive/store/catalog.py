@@ -77,23 +77,29 @@ class Catalog:
         self.folder = Path(folder)
         self.path = self.folder / self.FILENAME
         self.readonly = readonly
-        self.db = None
+        self.db: sqlite3.Connection | None = None
         if readonly:
             self._connect_readonly()
             return
-        else:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
-            self.db.commit()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.commit()
         self.db.execute("PRAGMA busy_timeout=10000")
 
     def _connect_readonly(self) -> None:
         if self.path.exists():
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             self.db.execute("PRAGMA busy_timeout=10000")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open connection (the writer's is open from the start)."""
+        if self.db is None:
+            raise sqlite3.ProgrammingError(f"the catalog {self.path} is not open")
+        return self.db
 
     def _reader(self):
         """The connection, opened late for a reader whose catalog did not exist yet."""
@@ -107,7 +113,7 @@ class Catalog:
         if self._reader() is None:
             return None if one else []
         try:
-            cur = self.db.execute(sql, params)
+            cur = self.conn.execute(sql, params)
             return cur.fetchone() if one else cur.fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
@@ -141,7 +147,7 @@ class Catalog:
         """Rows as dicts, in date order, streamed from the cursor."""
         if self._reader() is None:
             return
-        cur = self.db.execute(f"SELECT {', '.join(POST_FIELDS)} FROM posts {where} ORDER BY date, info_code", params)
+        cur = self.conn.execute(f"SELECT {', '.join(POST_FIELDS)} FROM posts {where} ORDER BY date, info_code", params)
         for row in cur:
             yield dict(zip(POST_FIELDS, row))
 
@@ -149,7 +155,7 @@ class Catalog:
     def record_post(self, row: dict, previous: dict | None, old_text: str | None = None) -> None:
         stamp = now_text()
         if previous is None:
-            self.db.execute(
+            self.conn.execute(
                 f"INSERT OR REPLACE INTO posts ({', '.join(POST_FIELDS)}) VALUES ({', '.join('?' * len(POST_FIELDS))})",
                 tuple({"location": "_posts", **row, "first_seen": stamp, "last_seen": stamp, "revisions": 0}[f]
                       for f in POST_FIELDS),
@@ -157,46 +163,46 @@ class Catalog:
         else:
             revised = previous["sha256"] != row["sha256"]
             if revised and old_text is not None:
-                self.db.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)",
+                self.conn.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)",
                                 (row["info_code"], previous["sha256"], stamp, old_text))
             values = {**previous, **row, "last_seen": stamp, "first_seen": previous["first_seen"],
                       "revisions": previous["revisions"] + (1 if revised else 0)}
-            self.db.execute(
+            self.conn.execute(
                 f"UPDATE posts SET {', '.join(f'{f} = ?' for f in POST_FIELDS[1:])} WHERE info_code = ?",
-                tuple(values[f] for f in POST_FIELDS[1:]) + (row["info_code"],),
+                (*tuple(values[f] for f in POST_FIELDS[1:]), row["info_code"]),
             )
-        self.db.execute("DELETE FROM failures WHERE info_code = ?", (row["info_code"],))
-        self.db.commit()
+        self.conn.execute("DELETE FROM failures WHERE info_code = ?", (row["info_code"],))
+        self.conn.commit()
 
     def touch(self, info_code: str) -> None:
-        self.db.execute("UPDATE posts SET last_seen = ? WHERE info_code = ?", (now_text(), info_code))
-        self.db.execute("DELETE FROM failures WHERE info_code = ?", (info_code,))
-        self.db.commit()
+        self.conn.execute("UPDATE posts SET last_seen = ? WHERE info_code = ?", (now_text(), info_code))
+        self.conn.execute("DELETE FROM failures WHERE info_code = ?", (info_code,))
+        self.conn.commit()
 
     def record_ignored(self, page: str, reason: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO ignored_pages VALUES (?, ?, ?)", (page, reason, now_text()))
-        self.db.commit()
+        self.conn.execute("INSERT OR REPLACE INTO ignored_pages VALUES (?, ?, ?)", (page, reason, now_text()))
+        self.conn.commit()
 
     def record_failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO failures (url, info_code, reason, permanent, attempts, last_seen) VALUES (?, ?, ?, ?, 1, ?) "
             "ON CONFLICT(url) DO UPDATE SET reason = excluded.reason, permanent = excluded.permanent, "
             "attempts = attempts + 1, last_seen = excluded.last_seen, info_code = COALESCE(excluded.info_code, info_code)",
             (url, info_code, reason, int(permanent), now_text()),
         )
-        self.db.commit()
+        self.conn.commit()
 
     def record_crawl(self, spider: str, started: str, new: int, updated: int, unchanged: int, failed: int,
                      reason: str) -> None:
         """One finished crawl, in one go (the writer process learns of it at the end)."""
-        self.db.execute("INSERT INTO crawls (spider, started, finished, new, updated, unchanged, failed, reason) "
+        self.conn.execute("INSERT INTO crawls (spider, started, finished, new, updated, unchanged, failed, reason) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (spider, started, now_text(), new, updated, unchanged,
                                                             failed, reason))
-        self.db.commit()
+        self.conn.commit()
 
     def move(self, info_code: str, location: str) -> None:
-        self.db.execute("UPDATE posts SET location = ? WHERE info_code = ?", (location, info_code))
-        self.db.commit()
+        self.conn.execute("UPDATE posts SET location = ? WHERE info_code = ?", (location, info_code))
+        self.conn.commit()
 
     def close(self) -> None:
         if self.db is not None:

@@ -135,7 +135,7 @@ class ArchiveWriter:
             if sha256_text(target.read_text(encoding="utf-8", errors="replace")) == digest:
                 self.catalog.record_post(row, None)
                 return "unchanged", target
-        if previous and previous["sha256"] == digest and old_path.exists():
+        if previous and previous["sha256"] == digest and old_path is not None and old_path.exists():
             self.catalog.touch(code)
             return "unchanged", target
         old_text = old_path.read_text(encoding="utf-8", errors="replace") if old_path and old_path.exists() else None

@@ -43,7 +43,7 @@ class ArchiveLock:
         parent = os.environ.get(PARENT_ENV)
         return bool(parent) and parent == str(os.getppid()) and self.holder().get("pid") == os.getppid()
 
-    def acquire(self, timeout: float = 0.0) -> "ArchiveLock":
+    def acquire(self, timeout: float = 0.0) -> ArchiveLock:
         """Take the lock; wait up to ``timeout`` seconds (0: fail at once) or raise ArchiveLocked."""
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -14,8 +14,10 @@ import io
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -32,6 +34,28 @@ H_ROLE, H_KEY, H_SITE, H_POST, H_ORIGIN = (
     "WARC-Newsarchive-Role", "WARC-Newsarchive-InfoCode", "WARC-Newsarchive-Site",
     "WARC-Newsarchive-Post", "WARC-Newsarchive-Origin")
 _DROP_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+
+
+@dataclass
+class WarcRecord:
+    """One response and its request, as the crawl saw them, with newsarchive's own fields.
+    Headers are Scrapy's ``(bytes name, [bytes value…])`` items; ``body_is_page`` says the body was
+    left out on the way because the post item it travels with carries the same bytes."""
+
+    url: str
+    request_headers: list
+    status: str
+    response_headers: list
+    body: bytes
+    role: str
+    key: str = ""
+    site: str = ""
+    post_url: str = ""
+    origin: str = ""
+    body_is_page: bool = False
+
+    def fields(self) -> dict[str, str]:
+        return {H_ROLE: self.role, H_KEY: self.key, H_SITE: self.site, H_POST: self.post_url, H_ORIGIN: self.origin}
 
 
 @dataclass
@@ -60,9 +84,9 @@ class WarcArchive:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
-        self.fh = None
+        self.fh: Any = None
         self.path: Path | None = None
-        self.writer = None
+        self.writer: Any = None
         self.serial = 0
         self.records = 0
 
@@ -70,11 +94,14 @@ class WarcArchive:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S%f")
         self.serial += 1
         self.path = self.folder / f"newsarchive-{stamp}-{HOST}-{os.getpid()}-{self.serial:05d}.warc.gz"
-        self.fh = open(str(self.path) + OPEN_SUFFIX, "wb")
+        self.fh = open(str(self.path) + OPEN_SUFFIX, "wb")  # noqa: SIM115 (kept open across writes; close() closes it)
         self.writer = WARCWriter(self.fh, gzip=True)
         info = self.writer.create_warcinfo_record(self.path.name, {
             "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1"})
         self.writer.write_record(info)
+
+    def write_record(self, rec: WarcRecord) -> None:
+        self.write(rec.url, rec.request_headers, rec.status, rec.response_headers, rec.body, rec.fields())
 
     def write(self, url: str, request_headers: list, status: str, response_headers: list, body: bytes,
               fields: dict[str, str]) -> None:
@@ -101,7 +128,7 @@ class WarcArchive:
             self.close()
 
     def close(self) -> None:
-        if self.fh is not None:
+        if self.fh is not None and self.path is not None:
             self.fh.flush()
             os.fsync(self.fh.fileno())
             self.fh.close()
@@ -113,7 +140,7 @@ def _writer_alive(name: str) -> bool:
     """Whether the process writing ``name`` (``…-<host>-<pid>-<n>.warc.gz.open``) still runs:
     several writers share a folder (``--jobs``, Redis workers); only a dead one's file is stale."""
     m = re.search(r"-([A-Za-z0-9]+)-([0-9]+)-[0-9]+\.warc\.gz", name)
-    return bool(m) and writer_alive(m.group(1), int(m.group(2)))
+    return m is not None and writer_alive(m.group(1), int(m.group(2)))
 
 
 def salvage(folder: str | Path) -> int:
@@ -132,7 +159,7 @@ def salvage(folder: str | Path) -> int:
                     it.read_to_end(record)
                     good_end = it.get_record_offset() + it.get_record_length()
                     saved += 1
-            except Exception:  # noqa: BLE001 - a truncated tail is expected after kill -9
+            except Exception:
                 pass
         if good_end:
             with open(stale, "rb") as src, open(str(final) + ".salvage", "wb") as dst:
@@ -148,7 +175,7 @@ def warc_files(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).glob("*.warc.gz"))
 
 
-def iter_captures(paths) -> "iter[Capture]":
+def iter_captures(paths) -> Iterator[Capture]:
     """Response records with newsarchive's fields, in file order then record order."""
     for path in paths:
         with open(path, "rb") as fh:

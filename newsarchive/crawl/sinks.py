@@ -1,0 +1,317 @@
+"""Where a crawl's posts go: the sink, chosen once at the start (as Scrapy's FilesPipeline picks its
+store from ``FILES_STORE_SCHEMES``).
+
+``NEWSARCHIVE_SINK`` names one of ``NEWSARCHIVE_SINKS`` — ``process`` (the writer process, default),
+``local`` (in the crawl process), ``redis`` (push to Redis for ``newsarchive collect``), ``stdout``
+(print, archive untouched) — or ``auto``, which picks from the other settings. The
+:class:`ArchiveSink` extension owns the backend: the archive pipeline hands it items, the WARC
+capture hands it records, failures reach it by signal, and it records the crawl at the end. Every
+backend that writes runs the one :class:`~newsarchive.store.ingest.Archivist`.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scrapy import signals
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.misc import load_object
+
+from newsarchive.core import reasons as R
+from newsarchive.core.items import ArticleItem
+from newsarchive.crawl import signals as na_signals
+from newsarchive.store.catalog import Catalog, now_text
+from newsarchive.store.ingest import Archivist, CrawlRecord, Outcome, prepare
+from newsarchive.store.warc import WarcRecord
+
+if TYPE_CHECKING:
+    from newsarchive.core.extract import SiteMap
+    from newsarchive.distributed.sets import RedisSets
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    def ingest(self, item: ArticleItem, records: list[WarcRecord]) -> Any: ...   # Outcome or its Deferred
+    def capture(self, record: WarcRecord) -> None: ...
+    def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None: ...
+    def close(self, crawl: CrawlRecord | None) -> None: ...
+
+
+def _archivist_options(settings) -> dict:
+    return {"fsync": settings.getbool("NEWSARCHIVE_FSYNC", True), "site_base": settings.get("NEWSARCHIVE_SITE_BASE"),
+            "warc": settings.getbool("NEWSARCHIVE_WARC"), "warc_max": settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"),
+            "lock_each_write": bool(settings.get("NEWSARCHIVE_SHARD") or settings.get("NEWSARCHIVE_REDIS_URL"))}
+
+
+class LocalBackend:
+    """The Archivist in the crawl process."""
+
+    def __init__(self, sink: ArchiveSink):
+        shared = sink.shared
+        claim = None
+        if shared is not None:            # workers share the claims of this run in Redis
+            worker = sink.crawler.engine.scheduler.worker_id
+            claim = lambda code: shared.first_sight(code, worker)
+        self.archivist = Archivist(sink.folder, sitemap=sink.sitemap, claim=claim, **_archivist_options(sink.settings))
+        if self.archivist.removed_temps:
+            logger.warning("removed %d temp file(s) left by an interrupted run", self.archivist.removed_temps)
+        if self.archivist.salvaged:
+            sink.stats.set_value(R.stat("warc", "salvaged"), self.archivist.salvaged)
+        self.shared = sink.shared
+        if self.shared is not None:        # what this archive holds, for every worker to skip
+            self.shared.seed_archived(r["info_code"] for r in self.archivist.catalog.iter_posts())
+
+    def ingest(self, item: ArticleItem, records: list[WarcRecord]) -> Outcome:
+        outcome = self.archivist.ingest(item, records)
+        if self.shared is not None and not outcome.dropped:
+            self.shared.mark_archived(outcome.info_code)
+        return outcome
+
+    def capture(self, record: WarcRecord) -> None:
+        self.archivist.capture(record)
+
+    def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
+        self.archivist.failure(url, info_code, reason, permanent)
+
+    def close(self, crawl: CrawlRecord | None) -> None:
+        try:
+            if crawl is not None:
+                self.archivist.crawl_done(crawl)
+        finally:
+            self.archivist.close()
+
+
+class ProcessBackend:
+    """The Archivist in a writer process of its own (``writerproc``): the crawl keeps its core."""
+
+    def __init__(self, sink: ArchiveSink):
+        from newsarchive.crawl.writerproc import WriterConfig, WriterProcess
+
+        site = (sink.sitemap.site, tuple(sorted(sink.sitemap.hosts))) if sink.sitemap is not None else None
+        self.proc = WriterProcess(WriterConfig(str(sink.folder), site=site, **_archivist_options(sink.settings)))
+
+    def ingest(self, item: ArticleItem, records: list[WarcRecord]):
+        # the page's bytes cross the pipe once: its record's body is left out and filled back in there
+        records = [replace(r, body=b"", body_is_page=True) if r.body is item.raw_page and r.body else r
+                   for r in records]
+        return self.proc.ingest(vars(item).copy(), records)
+
+    def capture(self, record: WarcRecord) -> None:
+        from newsarchive.crawl.writerproc import Capture
+
+        self.proc.send(Capture(record))
+
+    def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
+        from newsarchive.crawl.writerproc import Failure
+
+        self.proc.send(Failure(url, info_code, reason, permanent))
+
+    def close(self, crawl: CrawlRecord | None) -> None:
+        from newsarchive.crawl.writerproc import CrawlDone
+
+        if crawl is not None:
+            self.proc.send(CrawlDone(crawl))
+        self.proc.close()
+
+
+class RedisPushBackend:
+    """``--redis-items``: workers without the archive's disk push articles (and their records) to
+    Redis; ``newsarchive collect`` ingests them, the one writer of the archive."""
+
+    def __init__(self, sink: ArchiveSink):
+        from newsarchive.distributed import sets
+
+        assert sink.shared is not None, "the redis sink needs NEWSARCHIVE_REDIS_URL"
+        self.shared = sink.shared
+        self.sets = sets
+
+    def ingest(self, item: ArticleItem, records: list[WarcRecord]) -> Outcome:
+        self.shared.push(self.sets.encode_post(item, records))
+        return Outcome(R.QUEUED, item.info_code)
+
+    def capture(self, record: WarcRecord) -> None:
+        self.shared.push(self.sets.encode_capture(record))
+
+    def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
+        pass                        # a worker without the archive keeps no failure list
+
+    def close(self, crawl: CrawlRecord | None) -> None:
+        pass
+
+
+class StdoutBackend:
+    """``--stdout``: each post printed (exactly the file's bytes), the archive untouched."""
+
+    def __init__(self, sink: ArchiveSink):
+        self.site_base = sink.settings.get("NEWSARCHIVE_SITE_BASE")
+        self.sitemap = sink.sitemap
+        self.first = True
+
+    def ingest(self, item: ArticleItem, records: list[WarcRecord]) -> Outcome:
+        from newsarchive.core.normalize import PostError
+
+        try:
+            prepared = prepare(item, self.site_base, self.sitemap)
+        except PostError as exc:
+            return Outcome("dropped", item.info_code, reason=exc.reason, message=str(exc))
+        sys.stdout.write(("" if self.first else "\n") + prepared.text)
+        sys.stdout.flush()
+        self.first = False
+        return Outcome.of(R.PRINTED, prepared.post)
+
+    def capture(self, record: WarcRecord) -> None:
+        pass
+
+    def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
+        pass
+
+    def close(self, crawl: CrawlRecord | None) -> None:
+        pass
+
+
+SINKS = {
+    "local": "newsarchive.crawl.sinks.LocalBackend",
+    "process": "newsarchive.crawl.sinks.ProcessBackend",
+    "redis": "newsarchive.crawl.sinks.RedisPushBackend",
+    "stdout": "newsarchive.crawl.sinks.StdoutBackend",
+}
+
+
+def sink_name(settings) -> str:
+    """The backend ``NEWSARCHIVE_SINK`` names, or for ``auto`` the one the other settings ask for."""
+    name = str(settings.get("NEWSARCHIVE_SINK") or "auto").lower()
+    if name != "auto":
+        return name
+    if settings.getbool("NEWSARCHIVE_STDOUT"):
+        return "stdout"
+    if settings.get("NEWSARCHIVE_REDIS_URL"):
+        return "redis" if settings.getbool("NEWSARCHIVE_REDIS_ITEMS") else "local"
+    return "process" if settings.getbool("NEWSARCHIVE_WRITER_PROCESS") else "local"
+
+
+class ArchiveSink:
+    """The extension that owns the crawl's sink. The backend starts with the first thing to write
+    (an incremental crawl that finds nothing new starts no writer process and records no WARC);
+    records of pages that only lead to posts wait for it, a bounded number of them."""
+
+    HOLD_MAX = 256          # listing records held before the backend starts
+    STAGE_MAX = 1000        # posts whose page/share records wait for the post itself
+
+    def __init__(self, crawler, name: str):
+        self.crawler = crawler
+        self.settings = crawler.settings
+        self.stats = crawler.stats
+        self.name = name
+        self.backend_path = {**SINKS, **self.settings.getdict("NEWSARCHIVE_SINKS")}[name]
+        from pathlib import Path
+
+        self.folder = Path(self.settings.get("NEWSARCHIVE_OUTPUT"))
+        self.backend: Backend | None = None
+        self.held: list[WarcRecord] = []
+        self.staged: dict[str, list[WarcRecord]] = {}
+        self.started = now_text()
+        self.sitemap: SiteMap | None = None
+        self.shared: RedisSets | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        name = sink_name(crawler.settings)
+        if name not in {**SINKS, **crawler.settings.getdict("NEWSARCHIVE_SINKS")}:
+            raise ValueError(f"NEWSARCHIVE_SINK: no sink {name!r} (known: {', '.join(sorted(SINKS))})")
+        sink = cls(crawler, name)
+        crawler.signals.connect(sink.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(sink.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(sink.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(sink.article_failed, signal=na_signals.article_failed)
+        return sink
+
+    @property
+    def writes_archive(self) -> bool:
+        return self.name in ("local", "process")
+
+    def spider_opened(self, spider=None) -> None:
+        from newsarchive.distributed.components import shared_sets
+
+        self.sitemap = getattr(spider or self.crawler.spider, "sitemap", None)
+        self.shared = shared_sets(self.crawler)
+
+    def _backend(self) -> Backend:
+        if self.backend is None:
+            self.backend = load_object(self.backend_path)(self)
+            held, self.held = self.held, []
+            for record in held:
+                self.backend.capture(record)
+        return self.backend
+
+    # -- what the crawl hands over ------------------------------------------------------------
+    async def ingest(self, item: ArticleItem) -> Outcome:
+        records = self.staged.pop(item.source_url, [])
+        result = self._backend().ingest(item, records)
+        outcome: Outcome = result if isinstance(result, Outcome) else await maybe_deferred_to_future(result)
+        if not outcome.dropped:
+            self.count(outcome)
+        return outcome
+
+    def count(self, outcome: Outcome) -> None:
+        """The one mapping of an outcome to stats (its notes logged and counted)."""
+        for note in outcome.notes:
+            logger.info("%s: %s", outcome.info_code, note)
+            self.stats.inc_value(R.note_key(note))
+        if outcome.body_source:
+            self.stats.inc_value(R.stat("body", outcome.body_source))
+        self.stats.inc_value(R.outcome_key(outcome.status))
+
+    def capture(self, record: WarcRecord, leads_only: bool) -> None:
+        """A WARC record. ``leads_only``: a page that only leads to posts (home, feed, listing) —
+        held until the backend starts, and dropped if nothing is ever written."""
+        if leads_only and self.backend is None and len(self.held) < self.HOLD_MAX:
+            self.held.append(record)
+            return
+        self._backend().capture(record)
+
+    def stage(self, post_url: str, record: WarcRecord) -> None:
+        """Hold a post page's or share answer's record until its post is ingested: one message."""
+        self.staged.setdefault(post_url, []).append(record)
+        if len(self.staged) > self.STAGE_MAX:
+            self._flush_staged()
+
+    def _flush_staged(self) -> None:
+        staged, self.staged = self.staged, {}
+        backend = self._backend()
+        for records in staged.values():
+            for record in records:
+                backend.capture(record)
+
+    def article_failed(self, url, info_code, reason, permanent, origin=None) -> None:
+        if self.writes_archive:
+            self._backend().failure(url, info_code, reason, permanent)
+
+    def item_dropped(self, item, response, exception, spider=None) -> None:
+        reason = getattr(exception, "reason", "dropped")
+        self.stats.inc_value(R.drop_key(reason))
+        if reason == R.DUPLICATE:
+            self.stats.inc_value(R.outcome_key(R.DUPLICATE))
+        elif R.counts_as_failure(reason):
+            self.stats.inc_value(R.stat("posts", "failed"))
+
+    def spider_closed(self, spider=None, reason: str = "finished") -> None:
+        """Every item has been handled: the records left go out, the crawl is recorded, the
+        backend closes (the writer process finishes and exits)."""
+        if self.staged:
+            self._flush_staged()
+        get = self.stats.get_value
+        crawl = CrawlRecord(getattr(spider or self.crawler.spider, "name", "?"), self.started,
+                            get(R.outcome_key(R.WRITTEN), 0), get(R.outcome_key(R.UPDATED), 0),
+                            get(R.outcome_key(R.UNCHANGED), 0), get(R.stat("posts", "failed"), 0), reason)
+        if self.backend is not None:
+            self.backend.close(crawl if self.writes_archive else None)
+        elif self.writes_archive:          # nothing was written: no writer was started
+            catalog = Catalog(self.folder)
+            try:
+                catalog.record_crawl(crawl.spider, crawl.started, crawl.new, crawl.updated, crawl.unchanged,
+                                     crawl.failed, crawl.reason)
+            finally:
+                catalog.close()

@@ -1,0 +1,86 @@
+"""The infoCode sets every worker shares, and the queue of posts for ``collect`` (no Scrapy)."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+
+from newsarchive.core.items import ArticleItem
+from newsarchive.distributed.keys import connect, keys
+from newsarchive.store.warc import WarcRecord
+
+
+class RedisSets:
+    """The two infoCode sets every worker shares: this run's ``seen`` and the ``archived``."""
+
+    def __init__(self, url: str, spider_name: str = "mirror"):
+        self.server = connect(url)
+        self.keys = keys(spider_name)
+
+    def first_sight(self, code: str, worker: str) -> bool:
+        """True for the first worker to handle ``code`` in this run — or for a worker taking over
+        from one that died before the post was archived (its claim would otherwise lose it)."""
+        if self.server.hsetnx(self.keys["seen"], code, worker):
+            return True
+        owner = (self.server.hget(self.keys["seen"], code) or b"").decode()
+        if owner == worker or self.server.exists(f"{self.keys['workers']}:{owner}") or self.archived(code):
+            return False
+        self.server.hset(self.keys["seen"], code, worker)
+        return True
+
+    def archived(self, code: str) -> bool:
+        return bool(self.server.sismember(self.keys["archived"], code))
+
+    def mark_archived(self, code: str) -> None:
+        self.server.sadd(self.keys["archived"], code)
+
+    def seed_archived(self, codes) -> None:
+        batch = []
+        for code in codes:
+            batch.append(code)
+            if len(batch) >= 5000:
+                self.server.sadd(self.keys["archived"], *batch)
+                batch = []
+        if batch:
+            self.server.sadd(self.keys["archived"], *batch)
+
+    def push(self, message: str) -> None:
+        self.server.rpush(self.keys["items"], message)
+
+
+# -- messages of ``--redis-items`` workers to ``collect`` (JSON: nothing in Redis is unpickled) -----
+def _record_json(rec: WarcRecord) -> dict:
+    out = asdict(rec)
+    out["body"] = base64.b64encode(rec.body).decode("ascii")
+    for name in ("request_headers", "response_headers"):
+        out[name] = [[k.decode("latin-1"), [v.decode("latin-1") for v in vs]] for k, vs in getattr(rec, name)]
+    return out
+
+
+def _record_from(data: dict) -> WarcRecord:
+    data = dict(data)
+    data["body"] = base64.b64decode(data["body"])
+    for name in ("request_headers", "response_headers"):
+        data[name] = [(k.encode("latin-1"), [v.encode("latin-1") for v in vs]) for k, vs in data[name]]
+    return WarcRecord(**data)
+
+
+def encode_post(item: ArticleItem, records: list[WarcRecord]) -> str:
+    fields = asdict(item)
+    fields["raw_page"] = base64.b64encode(item.raw_page).decode("ascii")
+    return json.dumps({"post": fields, "records": [_record_json(r) for r in records]}, ensure_ascii=False)
+
+
+def encode_capture(record: WarcRecord) -> str:
+    return json.dumps({"records": [_record_json(record)]}, ensure_ascii=False)
+
+
+def decode(message: bytes | str) -> tuple[ArticleItem | None, list[WarcRecord]]:
+    """``(item or None, records)`` of a pushed message."""
+    data = json.loads(message)
+    item = None
+    if data.get("post") is not None:
+        fields = data["post"]
+        fields["raw_page"] = base64.b64decode(fields.get("raw_page") or "")
+        item = ArticleItem(**fields)
+    return item, [_record_from(r) for r in data.get("records", [])]

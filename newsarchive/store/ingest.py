@@ -1,0 +1,169 @@
+"""The one path from an article to an archived post (no Scrapy, no Twisted).
+
+``prepare(item)`` reads a post page the crawl shipped unread, normalises and renders it (pure);
+``Archivist.ingest(item)`` is prepare + dedupe + write + catalogue + the post's WARC records, and answers an
+:class:`Outcome`. Every route calls it: the crawl in process and in the writer process, ``collect``
+for Redis workers, ``rebuild`` from the captures (and ``--stdout`` calls ``prepare``). What a drop,
+a note or an outcome counts as is spelt once, in :mod:`newsarchive.core.reasons`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from newsarchive.core import reasons as R
+from newsarchive.core.dates import format_date
+from newsarchive.core.extract import ExtractError, SiteMap
+from newsarchive.core.items import ArticleItem
+from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
+from newsarchive.core.post import DEFAULT_SITE_BASE, Post, render_post
+from newsarchive.store.files import ArchiveWriter
+from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, salvage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    post: Post
+    text: str
+    item: ArticleItem        # the item as read (a shipped page, read in full)
+
+
+@dataclass
+class Outcome:
+    """What became of one article: ``status`` is an outcome (written, updated, unchanged, printed,
+    queued) or ``dropped`` with its ``reason`` code and a one-line ``message``."""
+
+    status: str
+    info_code: str = ""
+    path: str = ""
+    reason: str = ""
+    message: str = ""
+    notes: list[R.Note] = field(default_factory=list)
+    body_source: str = ""
+    title: str = ""
+    date: str = ""
+    category: str = ""
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> bool:
+        return self.status == "dropped"
+
+    @classmethod
+    def of(cls, status: str, post: Post, path: str = "") -> Outcome:
+        return cls(status, post.info_code, path, notes=list(post.notes), body_source=post.body_source,
+                   title=post.title, date=format_date(post.date), category=post.category, tags=list(post.tags))
+
+
+def prepare(item: ArticleItem, site_base: str = DEFAULT_SITE_BASE, sitemap: SiteMap | None = None,
+            now: dt.datetime | None = None) -> Prepared:
+    """Read (if shipped unread), normalise and render one article; raises PostError with a reason."""
+    notes: list[R.Note] = []
+    if item.raw_page:
+        try:
+            item, notes = article_from_raw_page(item, sitemap)
+        except ExtractError as exc:
+            raise PostError(R.NOT_A_POST, f"not a post page: {exc}") from None
+    if not item.info_code:
+        raise PostError(R.NO_INFOCODE, f"no infoCode in {item.source_url}")
+    post = build_post(item, now=now)
+    post.notes[:0] = notes
+    return Prepared(post, render_post(post, site_base), item)
+
+
+class Archivist:
+    """The store's one way in: articles, WARC records, failures, ignored pages, crawl records.
+    Runs wherever the archive is written (the crawl process, its writer process, collect, rebuild)."""
+
+    def __init__(self, folder: str | Path, *, fsync: bool = True, site_base: str = DEFAULT_SITE_BASE,
+                 sitemap: SiteMap | None = None, warc: bool = True, warc_max: int = 100 * 1024 * 1024,
+                 lock_each_write: bool = False, claim: Callable[[str], bool] | None = None):
+        self.folder = Path(folder)
+        # per-crawl dedupe, on the key the full reading gives (a quick look's key is a guess a page
+        # could forge): the first article to claim an infoCode is written, later ones are duplicates
+        self.claimed: set[str] = set()
+        self.claim = claim or self._claim_here
+        self.site_base = site_base
+        self.sitemap = sitemap
+        self.writer = ArchiveWriter(self.folder, fsync=fsync, lock_each_write=lock_each_write)
+        self.catalog = self.writer.catalog
+        warc_dir = self.folder / WARC_DIR
+        self.salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
+        self.warc = WarcArchive(warc_dir, warc_max) if warc else None
+
+    def _claim_here(self, code: str) -> bool:
+        if code in self.claimed:
+            return False
+        self.claimed.add(code)
+        return True
+
+    @property
+    def removed_temps(self) -> int:
+        return self.writer.removed_temps
+
+    def ingest(self, item: ArticleItem, records: Iterable[WarcRecord] = (), now: dt.datetime | None = None) -> Outcome:
+        """The one build → render → write of a post, with its page's and share answer's records."""
+        try:
+            prepared = prepare(item, self.site_base, self.sitemap, now)
+        except PostError as exc:
+            self.capture_all(records, item, item.info_code)
+            if exc.reason == R.NOT_A_POST:
+                self.catalog.record_failure(item.source_url, item.info_code or None, str(exc), True)
+            elif exc.reason == R.NO_INFOCODE and item.page:
+                self.catalog.record_ignored(item.page, R.NO_INFOCODE)
+            return Outcome("dropped", item.info_code, reason=exc.reason, message=str(exc))
+        post = prepared.post
+        self.capture_all(records, item, post.info_code)
+        if not self.claim(post.info_code):
+            return Outcome("dropped", post.info_code, reason=R.DUPLICATE,
+                           message=f"duplicate of {post.info_code} already handled in this crawl")
+        try:
+            status, target = self.writer.write_post(post, prepared.text, item.source_url)
+        except (OSError, ValueError) as exc:
+            return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR,
+                           message=f"could not write: {type(exc).__name__}: {exc}")
+        return Outcome.of(status, post, str(target))
+
+    def capture_all(self, records: Iterable[WarcRecord], item: ArticleItem, key: str) -> None:
+        for rec in records:
+            if rec.body_is_page:             # left out on the way: the item carries the bytes
+                rec = replace(rec, body=item.raw_page, body_is_page=False)
+            if not rec.key and key:          # a page whose key only the full reading knew
+                rec = replace(rec, key=key)
+            self.capture(rec)
+
+    def capture(self, record: WarcRecord) -> None:
+        if self.warc is not None:
+            self.warc.write_record(record)
+
+    def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
+        self.catalog.record_failure(url, info_code, reason, permanent)
+
+    def crawl_done(self, record: CrawlRecord) -> None:
+        self.catalog.record_crawl(record.spider, record.started, record.new, record.updated, record.unchanged,
+                                  record.failed, record.reason)
+
+    def close(self) -> None:
+        try:
+            if self.warc is not None:
+                self.warc.close()
+        finally:
+            self.writer.close()
+
+
+@dataclass(frozen=True)
+class CrawlRecord:
+    """One crawl, for the catalog's ``crawls`` table."""
+
+    spider: str
+    started: str
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    reason: str
