@@ -19,9 +19,10 @@ CANONICAL = ("//finews.withounder.com", "https://finews.withounder.com", "http:/
 class BareSpider(scrapy.Spider):
     name = "bare"
 
-    def __init__(self, site, **kwargs):
+    def __init__(self, site, share="1", **kwargs):
         super().__init__(**kwargs)
         self.site = site.rstrip("/") + "/"
+        self.share = share not in ("0", "false", "no")
 
     async def start(self):
         yield scrapy.Request(self.site, callback=self.parse_page)
@@ -48,7 +49,7 @@ class BareSpider(scrapy.Spider):
                 yield scrapy.Request(url, callback=self.parse_page)
 
     def parse_post(self, response):
-        m = SHARE.search(response.body)
+        m = SHARE.search(response.body) if self.share else None
         if m:
             host, code = m.group(1).decode(), m.group(2).decode()
             yield scrapy.Request(f"{host}/NewsData/GetNewsText.do?id={code}", callback=self.parse_share)

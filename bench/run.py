@@ -164,14 +164,14 @@ def settings_args(extra: dict | None = None) -> list[str]:
     return out
 
 
-def run_a(server: Server, tmp: Path, tuned: bool = False) -> dict:
+def run_a(server: Server, tmp: Path, tuned: bool = False, share: bool = True) -> dict:
     """A: the bare spider with Scrapy's defaults (run outside the project, so no scrapy.cfg is
     found) — or, ``tuned``, inside the project, where it gets newsarchive's engine-level settings
     (proxy and meta-refresh middlewares, fingerprinter, stats class…) but none of its work."""
     stats = tmp / "a-stats.json"
     stats.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "scrapy", "runspider", str(HERE / "bare_spider.py"), "-a", f"site={server.url}",
-           *settings_args({"EXTENSIONS": json.dumps({"newsarchive.crawl.extensions.StatsFile": 500}),
+           "-a", f"share={int(share)}", *settings_args({"EXTENSIONS": json.dumps({"newsarchive.crawl.extensions.StatsFile": 500}),
                            "NEWSARCHIVE_STATS_FILE": str(stats), "NEWSARCHIVE_OUTPUT": str(tmp / "a-output")})]
     env = {k: v for k, v in proxy_env(server).items() if k != "SCRAPY_SETTINGS_MODULE"}
     r = measure(cmd, env, stats, cwd=ROOT if tuned else tmp)
@@ -262,13 +262,19 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=2, help="also run B with --jobs N (0: skip)")
     ap.add_argument("--scale", type=int, default=100000, help="catalog size of the scale run (0: skip)")
+    ap.add_argument("--short", type=int, default=2000,
+                    help="posts of the short no-share crawl a scheduled run makes (0: skip)")
     ap.add_argument("--quick", action="store_true", help="1,000 posts, 1 pair: a smoke run")
+    ap.add_argument("--only-short", action="store_true", help="run only the short no-share comparison")
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args(argv)
     if args.quick:
         args.posts, args.pairs, args.scale = 1000, 1, 10000
     WORK.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    if args.only_short:
+        print(json.dumps(short_run(args.short, args.pairs, tmp), indent=2))
+        return
     fixture = generate(WORK / f"mirror-{args.posts}", args.posts, args.categories, seed=1)
     server = Server(fixture)
     report = {"server": server.name, "posts": args.posts, "categories": args.categories}
@@ -325,12 +331,36 @@ def main(argv=None):
             print(f"--jobs {args.jobs}: {report['jobs']['req_per_s']['median']:.0f} req/s", flush=True)
     finally:
         server.stop()
+    if args.short:
+        report["short"] = short_run(args.short, args.pairs, tmp)
     if args.scale:
         report["scale"] = scale_run(args.scale, tmp)
     report["micro"] = micro_costs()
     write_results(report, args)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {args.results}")
+
+
+def short_run(posts: int, pairs: int, tmp: Path) -> dict:
+    """The shorter crawl a scheduled run makes: a ``posts``-post mirror, share URLs off, A and B
+    alternating, each timed as a whole process (start-up included)."""
+    fixture = generate(WORK / f"mirror-short-{posts}", posts, 20, seed=5)
+    server = Server(fixture)
+    a_runs, b_runs = [], []
+    try:
+        for _ in range(pairs):
+            a_runs.append(run_a(server, tmp, share=False))
+            b_runs.append(run_b(server, tmp / "short", tmp, ["--no-share"]))
+    finally:
+        server.stop()
+    a, b = median_run(a_runs), median_run(b_runs)
+    assert all(r["posts"] == posts for r in b_runs), [r["posts"] for r in b_runs]
+    out = {"posts": posts, "A_wall": a["wall"], "B_wall": b["wall"], "ratio": a["wall"] / b["wall"],
+           "ratio_pairs": [x["wall"] / y["wall"] for x, y in zip(a_runs, b_runs)],
+           "A_cpu_ms_per_post": a["cpu"] / posts * 1000, "B_cpu_ms_per_post": b["cpu"] / posts * 1000}
+    print(f"short no-share crawl of {posts}: A {a['wall']:.2f} s, B {b['wall']:.2f} s, B/A {out['ratio']:.2f}",
+          flush=True)
+    return out
 
 
 def scale_run(size: int, tmp: Path) -> dict:
@@ -409,6 +439,13 @@ def write_results(r: dict, args) -> None:
               f"{r['export']['posts_per_s']:,.0f} posts/s with start-up (median of 3: wall {r['export']['wall']:.2f} s), "
               f"{r['export'].get('posts_per_s_after_startup', 0):,.0f} posts/s after it (the same command "
               f"selecting no post: {r['export'].get('startup', 0):.2f} s); peak RSS {r['export']['rss_mb']:.0f} MB", ""]
+    if "short" in r:
+        sh = r["short"]
+        lines += ["## Short crawl, share off (whole process, start-up included)", "",
+                  f"- {sh['posts']:,}-post mirror, `--no-share`: A {sh['A_wall']:.2f} s, B {sh['B_wall']:.2f} s, "
+                  f"**B/A {sh['ratio']:.2f}** (per round {', '.join(f'{x:.2f}' for x in sh['ratio_pairs'])})",
+                  f"- CPU per post, all processes: A {sh['A_cpu_ms_per_post']:.2f} ms, B {sh['B_cpu_ms_per_post']:.2f} ms "
+                  f"({sh['B_cpu_ms_per_post'] / sh['A_cpu_ms_per_post']:.2f}×)", ""]
     if "scale" in r:
         s = r["scale"]
         lines += ["## Scale run", "",

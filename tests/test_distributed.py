@@ -72,13 +72,24 @@ def mirror(tmp_path_factory):
         yield server
 
 
-def _worker(server, redis_url, out, *extra, stats=None):
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker(server, redis_url, out, *extra, stats=None, via="cli"):
+    """A worker started as ``newsarchive crawl --redis`` or as plain ``scrapy crawl mirror -s
+    NEWSARCHIVE_REDIS_URL=…`` (what a Scrapyd job runs): the Redis add-on makes them the same."""
     env = {**os.environ, "http_proxy": server.url, "no_proxy": "127.0.0.1,localhost"}
-    cmd = [sys.executable, "-m", "newsarchive", "crawl", "--site", server.url, "--output", str(out),
-           "--redis", redis_url, *FAST, *extra]
-    if stats:
-        cmd += ["--stats-file", str(stats)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if via == "cli":
+        cmd = [sys.executable, "-m", "newsarchive", "crawl", "--site", server.url, "--output", str(out),
+               "--redis", redis_url, *FAST, *extra]
+        if stats:
+            cmd += ["--stats-file", str(stats)]
+    else:
+        cmd = [sys.executable, "-m", "scrapy", "crawl", "mirror", "-a", f"site={server.url}",
+               "-s", f"NEWSARCHIVE_OUTPUT={out}", "-s", f"NEWSARCHIVE_REDIS_URL={redis_url}", *FAST,
+               "-s", "AUTOTHROTTLE_ENABLED=0", "-s", "DOWNLOAD_DELAY=0", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=32",
+               "-s", "LOG_LEVEL=WARNING", *(["-s", f"NEWSARCHIVE_STATS_FILE={stats}"] if stats else [])]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _check_once(out: Path, posts) -> None:
@@ -114,12 +125,7 @@ def test_a_worker_killed_halfway_loses_nothing(mirror, redis_db, tmp_path):
     out = tmp_path / "archive"
     victim = _worker(mirror, redis_db, out)
     survivors = [_worker(mirror, redis_db, out, stats=tmp_path / f"s{i}.json") for i in range(2)]
-    deadline = time.time() + 120
-    while len(list((out / "_posts").glob("*.md"))) < 300 if (out / "_posts").exists() else True:
-        assert time.time() < deadline
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    _kill_at(victim, out, 300)
     for w in survivors:
         assert w.wait(timeout=300) == 0, w.stderr.read()[-3000:]
     _check_once(out, mirror.posts)
@@ -128,6 +134,31 @@ def test_a_worker_killed_halfway_loses_nothing(mirror, redis_db, tmp_path):
     late = _worker(mirror, redis_db, out, stats=tmp_path / "late.json")
     assert late.wait(timeout=120) == 0
     assert json.loads((tmp_path / "late.json").read_text()).get("newsarchive/posts/written", 0) == 0
+
+
+def _kill_at(victim, out: Path, posts: int) -> None:
+    deadline = time.time() + 120
+    while len(list((out / "_posts").glob("*.md"))) < posts if (out / "_posts").exists() else True:
+        assert time.time() < deadline and victim.poll() is None
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+
+def test_scrapy_crawl_workers_on_redis_one_killed_and_restarted_archive_each_post_once(mirror, redis_db, tmp_path):
+    """``scrapy crawl mirror -s NEWSARCHIVE_REDIS_URL=…`` gets the whole distributed crawl from the add-on:
+    two workers, one killed with -9 and restarted, every post of the 1,000 archived exactly once."""
+    out = tmp_path / "archive"
+    victim = _worker(mirror, redis_db, out, via="scrapy")
+    other = _worker(mirror, redis_db, out, stats=tmp_path / "other.json", via="scrapy")
+    _kill_at(victim, out, 250)
+    restarted = _worker(mirror, redis_db, out, stats=tmp_path / "restarted.json", via="scrapy")
+    for w in (other, restarted):
+        assert w.wait(timeout=300) == 0, w.stderr.read()[-3000:]
+    _check_once(out, mirror.posts)
+    stats = [json.loads((tmp_path / f"{n}.json").read_text()) for n in ("other", "restarted")]
+    assert all(s.get("newsarchive/posts/failed", 0) == 0 for s in stats)
+    assert all("scheduler/dequeued/redis" in s for s in stats)           # really on Redis
 
 
 def test_workers_without_a_shared_disk_and_one_collector(mirror, redis_db, tmp_path):

@@ -107,7 +107,17 @@ def test_a_disk_that_refuses_is_a_write_error_not_a_crash(archivist):
 
 def test_writer_process_messages_are_dispatched_to_the_archivist(tmp_path):
     """The child's loop (``writerproc._serve``) over a real pipe, in a thread of this process."""
-    from newsarchive.crawl.writerproc import Answer, Capture, Close, CrawlDone, Failure, Ingest, Ready, WriterConfig, _serve
+    from newsarchive.crawl.writerproc import (
+        Answer,
+        Capture,
+        Close,
+        CrawlDone,
+        Failure,
+        Ingest,
+        Ready,
+        WriterConfig,
+        _serve,
+    )
 
     parent, child = multiprocessing.Pipe()
     config = WriterConfig(str(tmp_path / "a"), fsync=False, site_base="//finews.withounder.com", warc=True,

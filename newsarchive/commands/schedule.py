@@ -170,3 +170,34 @@ def _now() -> str:
 
 def _clock(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, BEIJING).strftime("%H:%M:%S")
+
+
+def add_parser(sub, parents) -> None:
+    from newsarchive.commands.common import crawl_selection
+
+    p = sub.add_parser("schedule", parents=[*parents, crawl_selection()],
+                       help="incremental crawls now and then every interval, never overlapping")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--every", metavar="DURATION", help="30s, 5m, 2h, 1d")
+    when.add_argument("--cron", metavar="EXPR", help='a cron expression, e.g. "1-59/5 * * * *" (local time)')
+    p.add_argument("--runs", type=int, help="stop after this many runs (default: run until stopped)")
+    p.add_argument("--git-commit", action="store_true", help="commit changed posts in the archive's git repository")
+    p.add_argument("--keep-days", type=int, metavar="N", help="move posts older than N days to old_post/")
+    p.set_defaults(func=cmd_schedule)
+
+
+def cmd_schedule(args) -> int:
+    from newsarchive.commands.common import EX_USAGE, CommandError, locked
+    from newsarchive.commands.crawl import crawl_options
+
+    try:
+        timetable = Timetable(parse_every(args.every) if args.every else None, args.cron)
+    except ValueError as exc:
+        raise CommandError(str(exc), EX_USAGE) from None
+    lock = locked(args, "schedule")
+    try:
+        return Scheduler(crawl_options(args), Path(args.output or "output"), timetable, runs=args.runs,
+                         commit=args.git_commit, keep_days=args.keep_days, log=lambda line: print(line, flush=True)).run()
+    finally:
+        if lock:
+            lock.release()

@@ -240,15 +240,14 @@ def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消
 def export_warc(folder: Path, rows, target: Path) -> int:
     """The raw captures (post pages, share answers, with their requests) of the exported posts."""
     from warcio.archiveiterator import ArchiveIterator
-    from warcio.warcwriter import WARCWriter
 
-    from newsarchive.store.warc import H_KEY, H_ROLE, WARC_DIR, warc_files
+    from newsarchive.store.warc import H_KEY, H_ROLE, WARC_DIR, Writer, warc_files
 
     wanted = {row["info_code"] for row in rows}
     tmp = _tmp(target)
     count = 0
     with open(tmp, "wb") as out:
-        writer = WARCWriter(out, gzip=True)
+        writer = Writer(out, gzip=True)
         for path in warc_files(folder / WARC_DIR):
             with open(path, "rb") as fh:
                 keep_ids = set()

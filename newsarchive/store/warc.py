@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
+from warcio.warcwriter import GzippingWrapper, WARCWriter
 
 from newsarchive import __version__
 from newsarchive.store.files import HOST, writer_alive
@@ -72,6 +73,30 @@ class Capture:
     body: bytes
 
 
+class _Gzip6(GzippingWrapper):
+    """A gzip member per record, as warcio writes it, at zlib's default level 6: warcio's level 9
+    costs ~2.5× the CPU for ~1% smaller files of HTML and JSON."""
+
+    def __init__(self, out):        # (not GzippingWrapper's: it would build a level-9 compressor first)
+        self.compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        self.out = out
+
+
+class Writer(WARCWriter):
+    """warcio's WARCWriter, its gzip members at level 6."""
+
+    gzip: bool
+
+    def _write_warc_record(self, out, record):
+        if not self.gzip:
+            return super()._write_warc_record(out, record)
+        self.gzip = False
+        try:
+            return super()._write_warc_record(_Gzip6(out), record)
+        finally:
+            self.gzip = True
+
+
 def header_pairs(headers: list) -> list[tuple[str, str]]:
     """``[(name, value)]`` text pairs from Scrapy's ``(bytes, [bytes…])`` header items."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers for value in values]
@@ -95,7 +120,7 @@ class WarcArchive:
         self.serial += 1
         self.path = self.folder / f"newsarchive-{stamp}-{HOST}-{os.getpid()}-{self.serial:05d}.warc.gz"
         self.fh = open(str(self.path) + OPEN_SUFFIX, "wb")  # noqa: SIM115 (kept open across writes; close() closes it)
-        self.writer = WARCWriter(self.fh, gzip=True)
+        self.writer = Writer(self.fh, gzip=True)
         info = self.writer.create_warcinfo_record(self.path.name, {
             "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1"})
         self.writer.write_record(info)

@@ -1,0 +1,129 @@
+"""What the commands share: Scrapy settings from the command line, the archive lock, running a spider,
+the parent parsers of the shared options, and the one-line error a person sees."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from urllib.parse import urlsplit
+
+# exit statuses (documented in the README): a scheduler can tell them apart
+EX_OK = 0
+EX_FAILED = 1        # some posts or URLs failed; what could be done was done
+EX_USAGE = 2         # a bad command line, setting or path
+EX_UNAVAILABLE = 69  # a service the command needs (Redis, the mirror) cannot be reached
+EX_SOFTWARE = 70     # an error of ours: a bug (rerun with --debug, and report it)
+EX_DATAERR = 65      # the archive itself is damaged: run `newsarchive verify --repair`
+EX_CANTCREAT = 73    # the archive cannot be written (disk full, read-only, not a folder)
+EX_TEMPFAIL = 75     # the archive is locked by another run: try again later
+
+# what "full speed" means on loopback, where politeness protects nobody
+LOOPBACK = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "CONCURRENT_REQUESTS": 32,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
+}
+
+
+class CommandError(Exception):
+    """A failure to tell a person in one line, with the exit status to leave with."""
+
+    def __init__(self, message: str, status: int = EX_FAILED):
+        super().__init__(message)
+        self.status = status
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def scrapy_settings(args, **own):
+    """The project's settings, the command's own on top, then ``-s NAME=VALUE`` as ``scrapy crawl`` takes it."""
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "newsarchive.settings")
+    from scrapy.utils.project import get_project_settings
+
+    settings = get_project_settings()
+    site = own.pop("site", None)
+    if site and is_loopback(site):
+        settings.setdict(LOOPBACK, priority="project")
+    own.setdefault("LOG_LEVEL", "DEBUG" if args.verbose else "WARNING" if not args.log else "INFO")
+    for name, value in own.items():
+        if value is not None:
+            settings.set(name, value, priority="cmdline")
+    for pair in args.set or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise CommandError(f"-s takes NAME=VALUE, got {pair!r}", EX_USAGE)
+        settings.set(name.strip(), value, priority="cmdline")
+    return settings
+
+
+def locked(args, what: str):
+    """The archive lock for this command, or an exit with status 75 if another process has it."""
+    from newsarchive.store.lock import ArchiveLock, ArchiveLocked
+
+    lock = ArchiveLock(args.output or "output", what)
+    if lock.inherited():
+        return None
+    try:
+        lock.acquire()
+    except ArchiveLocked as exc:
+        raise CommandError(str(exc), EX_TEMPFAIL) from None
+    if lock.took_over:
+        print(f"newsarchive {what}: took over the lock left by pid {lock.took_over.get('pid')} "
+              f"({lock.took_over.get('what')}), which is no longer running", file=sys.stderr)
+    return lock
+
+
+def _loggers_at_handler_level(settings) -> None:
+    """Scrapy sets its loggers to DEBUG and filters at the root handler, so every "Crawled" and
+    "Scraped from" line is built (a LogRecord, a stack walk) and then thrown away: ~2% of a crawl.
+    The command owns its process's logging: its loggers start at the level it prints."""
+    level = logging.getLevelName(str(settings.get("LOG_LEVEL")).upper()) \
+        if settings.getbool("LOG_ENABLED") else logging.CRITICAL + 1
+    if isinstance(level, int) and level > logging.DEBUG:
+        for name in ("scrapy", "newsarchive"):
+            logging.getLogger(name).setLevel(level)
+
+
+def run_spider(settings, spider_name: str, **kwargs):
+    from scrapy.crawler import CrawlerProcess
+
+    process = CrawlerProcess(settings)
+    _loggers_at_handler_level(settings)
+    crawler = process.create_crawler(spider_name)
+    process.crawl(crawler, **kwargs)
+    process.start()
+    return crawler
+
+
+def archive_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--output", default=None, metavar="DIR", help="the archive folder (default: output)")
+    return p
+
+
+def scrapy_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-s", "--set", action="append", metavar="NAME=VALUE", help="a Scrapy setting (repeatable)")
+    p.add_argument("--log", action="store_true", help="show Scrapy's INFO log")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Scrapy's DEBUG log")
+    return p
+
+
+def crawl_selection() -> argparse.ArgumentParser:
+    """What a crawl takes from the mirror (crawl, schedule)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--site", default=None, metavar="URL", help="the mirror (default: https://finews.withounder.com/)")
+    p.add_argument("--category", action="append", metavar="SLUG", help="only this category listing (repeatable)")
+    p.add_argument("--no-share", action="store_true", help="never contact the share host")
+    return p

@@ -1,0 +1,114 @@
+"""``newsarchive crawl``: the main job — home page, feed, category listings, posts, share URLs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from newsarchive.commands.common import EX_FAILED, EX_OK, locked, run_spider, scrapy_settings
+
+
+def add_parser(sub, parents) -> None:
+    p = sub.add_parser("crawl", parents=parents, help="crawl a mirror: home page, feed, category listings, posts, share URLs")
+    p.add_argument("--refresh", action="store_true", help="download archived posts again, rewrite what changed")
+    p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="N crawl processes sharing the categories, one archive (use the cores of one machine)")
+    p.add_argument("--redis", metavar="URL", help="distributed crawl: redis://HOST:PORT/DB (scrapy-redis)")
+    p.add_argument("--follow", action="store_true", help="with --redis: keep waiting for new work")
+    p.add_argument("--redis-items", action="store_true",
+                   help="with --redis: push posts to Redis for `newsarchive collect` (no shared disk)")
+    p.set_defaults(func=cmd_crawl)
+
+
+def cmd_crawl(args) -> int:
+    from newsarchive.crawl.extensions import summary
+
+    if getattr(args, "jobs", 1) and args.jobs > 1:
+        return crawl_jobs(args)
+    site = args.site
+    settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_SITE=site,
+                               NEWSARCHIVE_SHARE=False if args.no_share else None,
+                               NEWSARCHIVE_REFRESH=True if getattr(args, "refresh", False) else None,
+                               NEWSARCHIVE_STATS_FILE=args.stats_file)
+    kwargs = {"site": settings.get("NEWSARCHIVE_SITE")}
+    if args.category:
+        kwargs["category"] = args.category
+    if getattr(args, "redis", None):     # the Redis add-on does the rest (newsarchive.distributed.addon)
+        settings.setdict({"NEWSARCHIVE_REDIS_URL": args.redis, "NEWSARCHIVE_REDIS_FOLLOW": args.follow,
+                          "NEWSARCHIVE_REDIS_ITEMS": args.redis_items}, priority="cmdline")
+    redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
+    # on Redis, workers share the folder: each post write takes the lock, not the whole crawl
+    lock = None if redis_url else locked(args, "crawl")
+    try:
+        crawler = run_spider(settings, "mirror", **kwargs)
+    finally:
+        if lock:
+            lock.release()
+    stats = crawler.stats.get_stats()
+    print(f"crawl {stats.get('finish_reason', '?')}: {summary(stats)}")
+    if stats.get("finish_reason") == "shutdown":
+        return EX_OK  # stopped by SIGTERM/SIGINT: what was in hand is written, the rest waits
+    pages_ok = sum(stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings", "posts"))
+    if not pages_ok and stats.get("newsarchive/pages/failed", 0):
+        # (a Redis worker whose peers took every page has read nothing either, and that is fine)
+        print(f"newsarchive: no page of {kwargs['site']} could be read", file=sys.stderr)
+        return EX_FAILED
+    return EX_OK
+
+
+def crawl_options(args) -> list[str]:
+    """The crawl options of a parsed command line, as arguments for a child ``crawl``."""
+    out = ["--site", args.site] if args.site else []
+    for slug in args.category or []:
+        out += ["--category", slug]
+    if args.no_share:
+        out.append("--no-share")
+    if getattr(args, "refresh", False):
+        out.append("--refresh")
+    for pair in args.set or []:
+        out += ["-s", pair]
+    return out
+
+
+def crawl_jobs(args) -> int:
+    """``crawl --jobs N``: N crawl processes, each taking the categories whose crc32 falls to it,
+    writing into one archive (one post write at a time), under this process's archive lock."""
+    from newsarchive.crawl.extensions import summary
+    from newsarchive.store.files import atomic_write
+    from newsarchive.store.lock import PARENT_ENV
+
+    lock = locked(args, "crawl")
+    base = [sys.executable, "-m", "newsarchive", "crawl", "--output", args.output or "output", *crawl_options(args)]
+    tmp = tempfile.mkdtemp(prefix="newsarchive-jobs-")
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    try:
+        procs = [subprocess.Popen([*base, "-s", f"NEWSARCHIVE_SHARD={i}/{args.jobs}", "-s", "NEWSARCHIVE_PROGRESS=off",
+                                   "--stats-file", os.path.join(tmp, f"{i}.json")], env=env, stdout=subprocess.DEVNULL)
+                 for i in range(args.jobs)]
+        codes = [p.wait() for p in procs]
+    finally:
+        if lock:
+            lock.release()
+    total: dict = {}
+    for i in range(args.jobs):
+        try:
+            with open(os.path.join(tmp, f"{i}.json"), encoding="utf-8") as fh:
+                part = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        for key, value in part.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    for key in ("newsarchive/pages/home", "newsarchive/pages/feed"):
+        if key in total:
+            total[key] = min(total[key], 1)
+    total["finish_reason"] = "finished" if not any(codes) else "failed"
+    total["newsarchive/jobs"] = args.jobs
+    if args.stats_file:
+        atomic_write(Path(args.stats_file), json.dumps(total, indent=2, sort_keys=True).encode("utf-8"))
+    print(f"crawl {total['finish_reason']} ({args.jobs} jobs): {summary(total)}")
+    return max(codes)
