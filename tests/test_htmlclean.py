@@ -57,10 +57,11 @@ def test_real_widget_shapes():
 XSS = [
     ('<p>a<script>window.__pwned=1</script>b</p>', "<p>ab</p>"),
     ('<p onclick="window.__pwned=1">a</p>', "<p>a</p>"),
-    ('<img src="x" onerror="window.__pwned=1">', '<img src="x">'),
-    ('<a href="javascript:window.__pwned=1">a</a>', "<a>a</a>"),
-    ('<a href="JaVaScRiPt&colon;alert(1)">a</a>', "<a>a</a>"),
-    ('<img src="data:image/svg+xml;base64,PHN2Zz4=">', "<img>"),
+    # (top-level inline content is wrapped in a paragraph: kramdown then parses none of it as Markdown)
+    ('<img src="x" onerror="window.__pwned=1">', '<p><img src="x"></p>'),
+    ('<a href="javascript:window.__pwned=1">a</a>', "<p><a>a</a></p>"),
+    ('<a href="JaVaScRiPt&colon;alert(1)">a</a>', "<p><a>a</a></p>"),
+    ('<img src="data:image/svg+xml;base64,PHN2Zz4=">', "<p><img></p>"),
     ('<iframe src="https://evil"></iframe><p>x</p>', "<p>x</p>"),
     ('<style>body{display:none}</style><p>x</p>', "<p>x</p>"),
     ('<object data="x"></object><embed src="x"><p>x</p>', "<p>x</p>"),

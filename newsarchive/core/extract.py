@@ -23,6 +23,7 @@ from newsarchive.core.infocode import (
     infocode_from_text,
     is_share_url,
 )
+from newsarchive.core.mdsafe import md_line, md_link, md_text
 
 POST_PATH = re.compile(r"^/(?P<cat>.+?)/(?P<y>[0-9]{4})/(?P<m>[0-9]{2})/(?P<d>[0-9]{2})/(?P<slug>[^/]+)\.html$")
 LISTING_PATH = re.compile(r"^/category/(?P<slug>[^/]+)\.html$")
@@ -172,19 +173,21 @@ def _is_backlinks(el) -> bool:
 
 
 def backlinks_markdown(p) -> str:
-    """``<p><a href=X>返回…</a>｜<a href=Y>返回首页</a></p>`` → ``[返回…](X)｜[返回首页](Y)``."""
-    out = [p.text or ""]
+    """``<p><a href=X>返回…</a>｜<a href=Y>返回首页</a></p>`` → ``[返回…](X)｜[返回首页](Y)``, every text
+    and target through the output sanitiser (a ``javascript:`` target leaves the text alone)."""
+    out = [md_text(" ".join((p.text or "").split()))]
     for child in p:
         if child.tag == "a":
-            out.append(f"[{child.text_content()}]({child.get('href') or ''})")
-        out.append(child.tail or "")
+            out.append(md_link(" ".join(child.text_content().split()), child.get("href") or ""))
+        out.append(md_text(" ".join((child.tail or "").split())))
     return "".join(out).strip()
 
 
 def blockquote_markdown(bq) -> str:
-    """A digest ``<blockquote><p>…</p></blockquote>`` back to ``> …`` (one line a paragraph)."""
+    """A digest ``<blockquote><p>…</p></blockquote>`` back to ``> …`` (one line a paragraph), its text
+    made inert Markdown (``core.mdsafe``): what the mirror showed as text stays text."""
     paras = [" ".join(p.text_content().split()) for p in bq.findall("p")] or [" ".join(bq.text_content().split())]
-    return "\n>\n".join(f"> {p}" for p in paras if p)
+    return "\n>\n".join(f"> {md_line(p)}" for p in paras if p)
 
 
 def _serialize(el) -> str:

@@ -12,6 +12,8 @@ import lxml.etree
 import lxml.html
 import nh3
 
+from newsarchive.core.mdsafe import block_level, liquid_inert
+
 BLOCK_TAGS = (
     "p", "div", "center", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tfoot",
     "tr", "td", "th", "caption", "colgroup", "col", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
@@ -152,7 +154,7 @@ def normalize_body(raw: object) -> str:
     fragment = unwrap_widgets(fragment)
     fragment = strip_indents(fragment)
     fragment = sanitize(fragment)
-    fragment = compact_blocks(strip_indents(fragment))
+    fragment = liquid_inert(block_level(compact_blocks(strip_indents(fragment))))
     if not fragment:
         raise BodyError("article body is empty after normalisation")
     return fragment

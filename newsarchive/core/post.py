@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from newsarchive.core.dates import format_date
+from newsarchive.core.mdsafe import autolink, md_text
 from newsarchive.core.reasons import Note
 
 DEFAULT_SITE_BASE = "//finews.withounder.com"
@@ -70,15 +71,12 @@ def yaml_scalar(text: str) -> str:
     return yaml_double_quoted(text)
 
 
-_MD_TEXT = re.compile(r"([\\\[\]<>*_`])")
-
-
 def standard_backlinks(tag: str, category: str, site_base: str = DEFAULT_SITE_BASE) -> str:
     """``[返回<tag>](<base>/category/<slug>.html)｜[返回首页](<base>/)``; Markdown-special characters
     of the link text are escaped, unbalanced brackets of the slug percent-encoded, so no name can
     turn into a link of its own."""
     base = site_base.rstrip("/")
-    text = _MD_TEXT.sub(r"\\\1", tag)
+    text = md_text(tag)
     if category.count("(") != category.count(")"):
         category = category.replace("(", "%28").replace(")", "%29")
     return f"[返回{text}]({base}/category/{category}.html)｜[{HOME_LINK_TEXT}]({base}/)"
@@ -99,8 +97,9 @@ def render_front_matter(post: Post) -> str:
 def render_post(post: Post, site_base: str = DEFAULT_SITE_BASE) -> str:
     """The post file's whole text (no trailing newline, as the mirror writes it)."""
     parts = [post.body]
-    if post.link_url:
-        parts.append(f"<{post.link_url}>")
+    link = autolink(post.link_url) if post.link_url else ""
+    if link:
+        parts.append(link)
     backlinks = post.backlinks
     if backlinks is None:
         backlinks = standard_backlinks(post.tags[0] if post.tags else "", post.category, site_base)
