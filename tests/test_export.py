@@ -3,6 +3,7 @@ real crawl of a loopback mirror."""
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,9 @@ def test_jekyll_site_builds(crawled, tmp_path):
     site = tmp_path / "site"
     assert run_cli("export", "--output", out, "--format", "jekyll", "--to", site).returncode == 0
     assert (site / "_config.yml").exists() and len(list((site / "_posts").glob("*.md"))) == 36
-    cats = {p.category for p in posts}
+    from newsarchive.offline.export import site_name
+
+    cats = {site_name(p.category) for p in posts}
     assert {f.stem for f in (site / "category").glob("*.html")} == cats
     for page in (site / "category").glob("*.html"):
         yaml.safe_load(page.read_text("utf-8").split("---\n")[1])
@@ -98,8 +101,15 @@ def test_jekyll_site_builds(crawled, tmp_path):
     assert len(post_pages) == 36
     for cat in cats:
         listing = (built / "category" / f"{cat}.html").read_text("utf-8")
-        n = len([p for p in posts if p.category == cat])
+        n = len([p for p in posts if site_name(p.category) == cat])
         assert listing.count("<li>") == n
+        for href in re.findall(r'<li><a href="([^"]+)"', listing):       # relative, and really there
+            assert not href.startswith("/") and (built / "category" / href).resolve().is_file(), href
+    for page in post_pages:      # back-links point into the site, not to the live mirror
+        html_text = page.read_text("utf-8")
+        links = re.findall(r'<a href="([^"]+)">返回', html_text)
+        assert len(links) == 2 and all((page.parent / h).resolve().is_file() for h in links), (page, links)
+    assert all(p.parent.parent.parent.parent.parent == built for p in post_pages)   # one folder a category
 
 
 def test_warc_capture_check_and_offline_rebuild(crawled, tmp_path):

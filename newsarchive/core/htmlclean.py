@@ -160,7 +160,13 @@ def normalize_body(raw: object) -> str:
     return fragment
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff\ud800-\udfff]")
+# control characters, zero-width and bidi formatting (LRM/RLM, ALM, LRE…RLO, LRI…PDI: they reorder
+# what a reader sees, e.g. a title that shows another title), line/paragraph separators, BOM, surrogates
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2028\u2029"
+                      "\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]")
+# a run of white space with a space, a tab or a line break in it (ideographic spaces too): one space;
+# ideographic spaces alone (U+3000, part of Chinese typography) stay as they are
+_SPACES = re.compile("[ \t\r\n\f\v\xa0\u3000]*[ \t\r\n\f\v\xa0][ \t\r\n\f\v\xa0\u3000]*")
 
 
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?][^<>]*>?")
@@ -197,5 +203,5 @@ def clean_title(raw: object) -> str:
     while previous != s:  # "&lt;img onerror=…&gt;" becomes a tag only after unescaping
         previous, s = s, _TAG_LIKE.sub("", s)
     s = _CONTROL.sub("", fix_mojibake(s))
-    s = re.sub(r"[ \t\r\n\f\v\xa0]+", " ", s)
+    s = _SPACES.sub(" ", s)
     return s.strip(" \u3000")

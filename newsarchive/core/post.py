@@ -58,11 +58,17 @@ def yaml_double_quoted(text: str) -> str:
     return f'"{out}"'
 
 
+# a plain scalar both PyYAML and Ruby's Psych (Jekyll) read as this string: it starts with a letter,
+# a digit or a CJK character and holds nothing YAML or Psych gives a meaning (``:foo`` is a Ruby symbol
+# to Psych, and a front matter Jekyll cannot read is dropped with the post's layout and title)
+_PLAIN = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff][0-9A-Za-z _.()\u00b7\u3400-\u9fff\uf900-\ufaff\uff01-\uff5e\u3000-\u303f-]*")
+
+
 @functools.lru_cache(maxsize=4096)
 def yaml_scalar(text: str) -> str:
-    """A plain scalar when YAML reads it back as this very string (``nanfangribao``,
-    ``南方日报新闻``), else the double-quoted form."""
-    if text and not _YAML_UNPRINTABLE.search(text) and "\n" not in text:
+    """A plain scalar when YAML (PyYAML and Jekyll's Psych alike) reads it back as this very string
+    (``nanfangribao``, ``南方日报新闻``), else the double-quoted form."""
+    if text and _PLAIN.fullmatch(text) and not text.endswith(" "):
         try:
             if yaml.load(f"k: {text}", Loader=_Loader) == {"k": text}:
                 return text

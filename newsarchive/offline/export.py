@@ -11,9 +11,10 @@ import datetime as dt
 import html
 import json
 import os
-import shutil
+import re
 from pathlib import Path
 
+from newsarchive.core.mdsafe import md_text
 from newsarchive.core.post import PostFormatError, yaml_double_quoted, yaml_scalar
 from newsarchive.store.catalog import Catalog
 from newsarchive.store.files import atomic_write
@@ -161,34 +162,48 @@ JEKYLL_CONFIG = """title: TITLE
 description: newsarchive export
 timezone: Asia/Shanghai
 markdown: kramdown
-permalink: /:categories/:year/:month/:day/:title:output_ext
 exclude: [README.md]
-# article text is data, not a template: "{{" or "{%" in a post must not run Liquid
+# article text is data, not a template: "{{" or "{%" in a post, a title or a category never runs
+# Liquid. Every page says so itself (render_with_liquid: false); the layouts are ours.
 defaults:
   - scope:
-      path: "_posts"
+      path: ""
     values:
       render_with_liquid: false
 """
+# a stylesheet in the page (no link that breaks from file:// or under a base path): Chinese fonts,
+# a readable line length, light and dark
+STYLE = """<style>
+:root { color-scheme: light dark; }
+body { margin: 0 auto; max-width: 42em; padding: 1.5em 1em 3em;
+  font: 17px/1.8 "PingFang SC", "Hiragino Sans GB", "Noto Sans CJK SC", "Source Han Sans SC",
+  "WenQuanYi Zen Hei", "Microsoft YaHei", sans-serif; color: #222; background: #fdfdfb; }
+a { color: #1a5fb4; } h1 { font-size: 1.5em; line-height: 1.4; } img { max-width: 100%; height: auto; }
+table { border-collapse: collapse; max-width: 100%; display: block; overflow-x: auto; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.5em; } small { color: #666; }
+@media (prefers-color-scheme: dark) { body { color: #ddd; background: #16181a; } a { color: #8ab4f8; } small { color: #999; } }
+</style>"""
 LAYOUT_DEFAULT = """<!DOCTYPE html>
 <html lang="zh-CN">
   <head>
     <meta charset="UTF-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>{{ page.title | escape }} | {{ site.title | escape }}</title>
+    STYLE
   </head>
   <body>
     <div class="wrapper">
-      <header><h1><a href="{{ '/' | relative_url }}">{{ site.title | escape }}</a></h1></header>
       <section>
       {{ content }}
       </section>
     </div>
   </body>
 </html>
-"""
+""".replace("STYLE", STYLE)
 LAYOUT_POST = """---
 layout: default
 ---
+<p><a href="{{ page.home }}">首页</a></p>
 <small>(GMT+8, Asia/Shanghai, CST) {{ page.date | date: "%Y-%m-%d %H:%M:%S" }}</small>
 <h1>{{ page.title | escape }}</h1>
 
@@ -196,17 +211,35 @@ layout: default
 
 {% if page.tags.size > 0 %}<small>tags: {% for tag in page.tags %}<em>{{ tag | escape }}</em>{% endfor %}</small>{% endif %}
 """
-LAYOUT_CATEGORY = """---
-layout: default
----
-<h2>{{ page.title | escape }}</h2>
-{{ content }}
-"""
+
+
+def site_name(category: str) -> str:
+    """A category as one safe file or folder name: spaces as ``-``, letters, digits, CJK, ``._-``
+    kept; anything else, or a name over 80 characters, gets a hash suffix (no two categories share a
+    name, none is too long for a file system, none climbs out of its folder)."""
+    import hashlib
+    import re
+
+    name = re.sub(r"\s+", "-", category.strip())
+    clean = re.sub(r"[^0-9A-Za-z._\u3400-\u9fff-]", "", name).strip(".-")[:80]
+    if clean == name and clean:
+        return clean
+    return f"{clean[:60] or 'category'}-{hashlib.sha1(category.encode('utf-8')).hexdigest()[:10]}"
+
+
+_BACKLINKS = re.compile(r"\n\n\[返回[^\n]*\Z")
+
+
+def _attr(text: str) -> str:
+    """Text safe in HTML and inert for Liquid, wherever Jekyll puts it."""
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;")
 
 
 def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消息") -> int:
-    """A Jekyll site at ``target``: config, layouts, ``_posts/`` and one page per category
-    listing its posts (by ``post_url``, so category slugs with spaces work)."""
+    """A Jekyll site at ``target`` that renders no Liquid from the archive: config, layouts, the posts
+    (each with a ``permalink`` under its category's safe name, back-links pointing into the site),
+    one page per category and an index, all links relative (it opens from file:// and under any
+    base path)."""
     if target.exists() and any(target.iterdir()):
         raise ExportError(f"{target} exists and is not empty")
     (target / "_layouts").mkdir(parents=True, exist_ok=True)
@@ -215,25 +248,33 @@ def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消
     (target / "_config.yml").write_text(JEKYLL_CONFIG.replace("TITLE", yaml_scalar(site_title), 1), "utf-8")
     (target / "_layouts" / "default.html").write_text(LAYOUT_DEFAULT, "utf-8")
     (target / "_layouts" / "post.html").write_text(LAYOUT_POST, "utf-8")
-    (target / "_layouts" / "category.html").write_text(LAYOUT_CATEGORY, "utf-8")
     lists: dict[str, list[str]] = {}
     titles: dict[str, str] = {}
     count = 0
-    for _, row, _text in records(folder, rows):
-        shutil.copyfile(folder / row["location"] / row["path"], target / "_posts" / row["path"])
+    for _, row, text in records(folder, rows):
+        name = site_name(row["category"])
+        day = row["date"][:10].replace("-", "/")
         stem = row["path"][:-3]
-        lists.setdefault(row["category"], []).append(
-            f'<li><a href="{{% post_url {stem} %}}">{html.escape(row["title"]) or stem}</a></li>')
-        titles.setdefault(row["category"], row["tags"])
+        permalink = f"/{name}/{day}/{stem[11:]}.html"
+        up = "../" * 4                               # from /<category>/YYYY/MM/DD/ to the root
+        back = f"\n\n[返回{md_text(row['tags'] or row['category'])}]({up}category/{name}.html)｜[返回首页]({up}index.html)"
+        front_end = text.index("\n---\n", 3)
+        body = _BACKLINKS.sub(lambda m, back=back: back, text[front_end + 5:], count=1)
+        post = (text[:front_end] + f"\npermalink: {permalink}\nhome: {up}index.html\n---\n" + body)
+        (target / "_posts" / row["path"]).write_text(post, "utf-8")
+        lists.setdefault(name, []).append(f'<li><a href="..{permalink}">{_attr(row["title"]) or stem}</a> '
+                                          f'<small>{row["date"][:16]}</small></li>')
+        titles.setdefault(name, row["tags"] or row["category"])
         count += 1
     index = []
-    for category, items in lists.items():
-        page = target / "category" / f"{category}.html"
-        front = f"---\nlayout: category\ntitle: {yaml_double_quoted(titles[category] or category)}\n---\n"
-        atomic_write(page, (front + "<ul>\n" + "\n".join(reversed(items)) + "\n</ul>\n").encode("utf-8"))
-        index.append(f'<li><a href="{{{{ \'/category/{html.escape(category)}.html\' | relative_url }}}}">'
-                     f"{html.escape(titles[category] or category)}</a> ({len(items)})</li>")
-    (target / "index.html").write_text("---\nlayout: default\ntitle: 首页\n---\n<ul>\n" + "\n".join(index) + "\n</ul>\n", "utf-8")
+    for name, items in lists.items():
+        front = f"---\nlayout: default\ntitle: {yaml_double_quoted(titles[name])}\nrender_with_liquid: false\n---\n"
+        page = (f'<p><a href="../index.html">首页</a></p><h2>{_attr(titles[name])}</h2>\n'
+                "<ul>\n" + "\n".join(reversed(items)) + "\n</ul>\n")
+        atomic_write(target / "category" / f"{name}.html", (front + page).encode("utf-8"))
+        index.append(f'<li><a href="category/{name}.html">{_attr(titles[name])}</a> ({len(items)})</li>')
+    (target / "index.html").write_text("---\nlayout: default\ntitle: 首页\nrender_with_liquid: false\n---\n<ul>\n"
+                                       + "\n".join(index) + "\n</ul>\n", "utf-8")
     return count
 
 
