@@ -62,6 +62,7 @@ EXTENSIONS_BASE = {k: v for k, v in _scrapy.EXTENSIONS_BASE.items() if k not in 
 DOWNLOADER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy.DOWNLOADER_MIDDLEWARES_BASE.items() if k not in _left_out}
 
 DOWNLOADER_MIDDLEWARES = {
+    "newsarchive.crawl.offsite.HostGuard": 50,         # the mirror and the share hosts only
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "newsarchive.crawl.middlewares.ProxyMiddleware": 750,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
@@ -94,6 +95,12 @@ NEWSARCHIVE_SITE = "https://finews.withounder.com/"
 NEWSARCHIVE_SITE_BASE = "//finews.withounder.com"   # written in back-links
 NEWSARCHIVE_CANONICAL_HOSTS = ["finews.withounder.com", "finews.zning.me"]
 NEWSARCHIVE_SHARE = True                      # follow share URLs to the share host's JSON
+# bounds a hostile or broken mirror cannot push past (the real mirror has no pagination, and a
+# listing of a few hundred posts)
+NEWSARCHIVE_MAX_LISTING_PAGES = 200           # pages of one chain of next-page links
+NEWSARCHIVE_MAX_LINKS_PER_PAGE = 20000        # post and listing links taken from one page
+CLOSESPIDER_PAGECOUNT = 1_000_000             # the crawl-wide budget of responses (Scrapy's CloseSpider)
+NEWSARCHIVE_SHARE_HOSTS = ["finews.zning.xyz"]   # hosts share links may lead to (host or host:port)
 NEWSARCHIVE_SHARE_TIMEOUT = 20                # the share host is often gone: give up sooner
 NEWSARCHIVE_SHARE_RETRY_TIMES = 1
 NEWSARCHIVE_REFRESH = False                   # re-download posts already archived

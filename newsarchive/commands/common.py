@@ -70,14 +70,20 @@ def scrapy_settings(args, **own):
 def locked(args, what: str):
     """The archive lock for this command, or an exit with status 75 if another process has it."""
     from newsarchive.store.lock import ArchiveLock, ArchiveLocked
+    from newsarchive.store.paths import UnsafeArchive
 
     lock = ArchiveLock(args.output or "output", what)
-    if lock.inherited():
-        return None
     try:
+        if lock.inherited():
+            return None
         lock.acquire()
     except ArchiveLocked as exc:
         raise CommandError(str(exc), EX_TEMPFAIL) from None
+    except UnsafeArchive as exc:
+        raise CommandError(str(exc), EX_CANTCREAT) from None
+    except OSError as exc:
+        raise CommandError(f"cannot use the archive folder {args.output or 'output'}: {exc.strerror or exc}",
+                           EX_CANTCREAT) from None
     if lock.took_over:
         print(f"newsarchive {what}: took over the lock left by pid {lock.took_over.get('pid')} "
               f"({lock.took_over.get('what')}), which is no longer running", file=sys.stderr)

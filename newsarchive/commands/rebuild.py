@@ -1,9 +1,10 @@
 """``newsarchive rebuild``: every post re-created from the WARC captures, offline."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from newsarchive.commands.common import EX_OK, CommandError
+from newsarchive.commands.common import EX_FAILED, EX_OK, CommandError, locked
 
 
 def add_parser(sub, parents) -> None:
@@ -20,6 +21,16 @@ def cmd_rebuild(args) -> int:
     source = Path(args.warc or Path(args.source or "output") / WARC_DIR)
     if not source.is_dir():
         raise CommandError(f"no WARC folder {source}")
-    counts = rebuild(source, args.output or "output")
+    lock = locked(args, "rebuild")          # the archive it writes is its alone meanwhile
+    problems: list[str] = []
+    try:
+        counts = rebuild(source, args.output or "output", problems=problems)
+    finally:
+        if lock:
+            lock.release()
     print("rebuilt: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing"))
-    return EX_OK
+    for line in problems[:20]:
+        print(f"newsarchive rebuild: {line}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"newsarchive rebuild: … and {len(problems) - 20} more unreadable records", file=sys.stderr)
+    return EX_FAILED if problems else EX_OK

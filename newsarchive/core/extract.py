@@ -16,6 +16,7 @@ import lxml.etree
 import lxml.html
 from w3lib.url import safe_url_string
 
+from newsarchive.core import htmlparse
 from newsarchive.core.encoding import decode_html
 from newsarchive.core.infocode import (
     infocode_from_share_url,
@@ -66,6 +67,7 @@ class Links:
     posts: list[PostLink] = field(default_factory=list)
     listings: list[str] = field(default_factory=list)
     next_pages: list[str] = field(default_factory=list)
+    over_limit: int = 0         # links past the page's limit, not taken
 
 
 class SiteMap:
@@ -139,11 +141,17 @@ class SiteMap:
         return None
 
 
+class NestingTooDeep(ExtractError):
+    """The page nests too deep to be read whole (``core.htmlparse``): never archived in part."""
+
+
 def _parse_html(text: str):
     if not text or not text.strip():
         raise ExtractError("empty page")
     try:
-        return lxml.html.document_fromstring(text)
+        return htmlparse.document(text)
+    except htmlparse.TooDeep as exc:
+        raise NestingTooDeep(str(exc)) from None
     except (lxml.etree.ParserError, ValueError) as exc:
         raise ExtractError(f"unparsable HTML: {exc}") from None
 
@@ -207,6 +215,8 @@ def parse_post_page(text: str, url: str, site: SiteMap | None = None) -> MirrorP
     if start > 0:
         try:
             return _post_from_doc(_parse_html(text[start:]), url, site)
+        except NestingTooDeep:
+            raise
         except ExtractError:
             pass
     return _post_from_doc(_parse_html(text), url, site)
@@ -315,11 +325,12 @@ def _post_from_doc(doc, url: str, site: SiteMap | None) -> MirrorPost:
     )
 
 
-def page_links(text: str, url: str, site: SiteMap) -> Links:
-    """Post links, listing links and next-page links of a home page or category listing."""
+def page_links(text: str, url: str, site: SiteMap, limit: int = 0) -> Links:
+    """Post links, listing links and next-page links of a home page or category listing; at most
+    ``limit`` post and listing links (0: no limit), the rest counted in ``over_limit``."""
     doc = _parse_html(text)
     links = Links()
-    seen = set()
+    seen: set[str] = set()
     for a in doc.iter("a"):
         href = a.get("href")
         if not href:
@@ -336,6 +347,9 @@ def page_links(text: str, url: str, site: SiteMap) -> Links:
             continue
         key = found[1].url if found[0] == "post" else found[1]
         if key in seen:
+            continue
+        if limit and len(seen) >= limit:
+            links.over_limit += 1
             continue
         seen.add(key)
         if found[0] == "post":

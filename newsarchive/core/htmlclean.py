@@ -12,6 +12,7 @@ import lxml.etree
 import lxml.html
 import nh3
 
+from newsarchive.core import htmlparse
 from newsarchive.core.mdsafe import block_level, liquid_inert
 
 BLOCK_TAGS = (
@@ -98,7 +99,10 @@ def unwrap_widgets(fragment: str) -> str:
         return fragment
     if not any(hint.search(fragment) for hint in _WIDGET_HINTS):
         return fragment
-    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    try:
+        root = htmlparse.fragment(fragment)
+    except htmlparse.TooDeep as exc:
+        raise BodyError(str(exc)) from None
     for el in _HIDDEN_XP(root):
         if _HIDDEN.search(el.get("style") or "") and el.getparent() is not None:
             el.drop_tree()

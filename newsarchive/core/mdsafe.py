@@ -31,7 +31,8 @@ _LIQUID_OPEN = re.compile(r"\{(?=[{%])")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # in a link target: nothing that ends it, nothing that opens markup or a Liquid tag
 # (a plain space stays: the mirror's own back-links have slugs with spaces, and kramdown reads them)
-_URL_UNSAFE = re.compile(r"""[\t\n\r\f\v<>"'`()\[\]{}|\\^\x00-\x1f\x7f]""")
+# (balanced parentheses stay too, as in the mirror's ``…/category/anxinguojizhengquan(xianggang).html``)
+_URL_UNSAFE = re.compile(r"""[\t\n\r\f\v<>"'`\[\]{}|\\^\x00-\x1f\x7f]""")
 _SAFE_SCHEMES = ("http", "https")
 
 
@@ -73,8 +74,10 @@ def safe_href(url: str, relative: bool = True) -> str | None:
             return None
     elif not relative or url.startswith("\\") or not (url.startswith("/") or parts.path):
         return None
-    return _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}" if ord(m.group()) < 128
-                           else m.group(), url)
+    out = _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", url)
+    if out.count("(") != out.count(")") or out.find(")") < out.find("("):
+        out = out.replace("(", "%28").replace(")", "%29")
+    return out
 
 
 def md_link(text: str, url: str) -> str:

@@ -172,6 +172,19 @@ class StdoutBackend:
         pass
 
 
+def close_crawl(crawler, reason: str) -> None:
+    """Stop the crawl with ``reason`` as its finish reason, from any signal handler."""
+    from twisted.internet import reactor
+
+    engine = crawler.engine
+    if hasattr(engine, "close_spider_async"):        # Scrapy 2.14+
+        from scrapy.utils.defer import deferred_from_coro
+
+        reactor.callLater(0, lambda: deferred_from_coro(engine.close_spider_async(reason=reason)))
+    else:
+        reactor.callLater(0, engine.close_spider, crawler.spider, reason)
+
+
 SINKS = {
     "local": "newsarchive.crawl.sinks.LocalBackend",
     "process": "newsarchive.crawl.sinks.ProcessBackend",
@@ -197,8 +210,10 @@ class ArchiveSink:
     (an incremental crawl that finds nothing new starts no writer process and records no WARC);
     records of pages that only lead to posts wait for it, a bounded number of them."""
 
-    HOLD_MAX = 256          # listing records held before the backend starts
-    STAGE_MAX = 1000        # posts whose page/share records wait for the post itself
+    HOLD_MAX = 256          # listing records held before the backend starts…
+    HOLD_BYTES = 8 << 20    # …and their bytes
+    STAGE_MAX = 1000        # posts whose page/share records wait for the post itself…
+    STAGE_BYTES = 64 << 20  # …and their bytes
 
     def __init__(self, crawler, name: str):
         self.crawler = crawler
@@ -211,8 +226,11 @@ class ArchiveSink:
         self.folder = Path(self.settings.get("NEWSARCHIVE_OUTPUT"))
         self.backend: Backend | None = None
         self.held: list[WarcRecord] = []
+        self.held_bytes = 0
         self.staged: dict[str, list[WarcRecord]] = {}
+        self.staged_bytes = 0
         self.started = now_text()
+        self.unusable = ""              # why the archive folder cannot be written, if it cannot
         self.sitemap: SiteMap | None = None
         self.shared: RedisSets | None = None
 
@@ -237,11 +255,21 @@ class ArchiveSink:
 
         self.sitemap = getattr(spider or self.crawler.spider, "sitemap", None)
         self.shared = shared_sets(self.crawler)
+        if self.writes_archive:             # a folder whose parts are links is never written through
+            from newsarchive.store.paths import UnsafeArchive, check_folder
+
+            try:
+                check_folder(self.folder)
+            except UnsafeArchive as exc:
+                logger.error("%s", exc)
+                self.unusable = str(exc)
+                self.stats.set_value(R.stat("archive", "unusable"), str(exc))
+                close_crawl(self.crawler, "archive_unusable")
 
     def _backend(self) -> Backend:
         if self.backend is None:
             self.backend = load_object(self.backend_path)(self)
-            held, self.held = self.held, []
+            held, self.held, self.held_bytes = self.held, [], 0
             for record in held:
                 self.backend.capture(record)
         return self.backend
@@ -249,6 +277,7 @@ class ArchiveSink:
     # -- what the crawl hands over ------------------------------------------------------------
     async def ingest(self, item: ArticleItem) -> Outcome:
         records = self.staged.pop(item.source_url, [])
+        self.staged_bytes -= sum(len(r.body) for r in records)
         result = self._backend().ingest(item, records)
         outcome: Outcome = result if isinstance(result, Outcome) else await maybe_deferred_to_future(result)
         if not outcome.dropped:
@@ -267,19 +296,22 @@ class ArchiveSink:
     def capture(self, record: WarcRecord, leads_only: bool) -> None:
         """A WARC record. ``leads_only``: a page that only leads to posts (home, feed, listing) —
         held until the backend starts, and dropped if nothing is ever written."""
-        if leads_only and self.backend is None and len(self.held) < self.HOLD_MAX:
+        if leads_only and self.backend is None and len(self.held) < self.HOLD_MAX \
+                and self.held_bytes + len(record.body) <= self.HOLD_BYTES:
             self.held.append(record)
+            self.held_bytes += len(record.body)
             return
         self._backend().capture(record)
 
     def stage(self, post_url: str, record: WarcRecord) -> None:
         """Hold a post page's or share answer's record until its post is ingested: one message."""
         self.staged.setdefault(post_url, []).append(record)
-        if len(self.staged) > self.STAGE_MAX:
+        self.staged_bytes += len(record.body)
+        if len(self.staged) > self.STAGE_MAX or self.staged_bytes > self.STAGE_BYTES:
             self._flush_staged()
 
     def _flush_staged(self) -> None:
-        staged, self.staged = self.staged, {}
+        staged, self.staged, self.staged_bytes = self.staged, {}, 0
         backend = self._backend()
         for records in staged.values():
             for record in records:
@@ -308,7 +340,7 @@ class ArchiveSink:
                             get(R.outcome_key(R.UNCHANGED), 0), get(R.stat("posts", "failed"), 0), reason)
         if self.backend is not None:
             self.backend.close(crawl if self.writes_archive else None)
-        elif self.writes_archive:          # nothing was written: no writer was started
+        elif self.writes_archive and not self.unusable:     # nothing was written: no writer was started
             catalog = Catalog(self.folder)
             try:
                 catalog.record_crawl(crawl.spider, crawl.started, crawl.new, crawl.updated, crawl.unchanged,

@@ -81,7 +81,7 @@ def iso_date(catalog_date: str) -> str:
 def _read(path: str) -> bytes:
     """A file's bytes with three system calls (``open()`` builds a buffered file object: ~15 µs a
     post, a sixth of a JSON Lines export)."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         data = os.read(fd, 1 << 16)
         if len(data) < 1 << 16:
@@ -259,7 +259,7 @@ def export_jekyll(folder: Path, rows, target: Path, site_title: str = "金融消
         up = "../" * 4                               # from /<category>/YYYY/MM/DD/ to the root
         back = f"\n\n[返回{md_text(row['tags'] or row['category'])}]({up}category/{name}.html)｜[返回首页]({up}index.html)"
         front_end = text.index("\n---\n", 3)
-        body = _BACKLINKS.sub(lambda m, back=back: back, text[front_end + 5:], count=1)
+        body = _BACKLINKS.sub(back.replace("\\", "\\\\"), text[front_end + 5:], count=1)
         post = (text[:front_end] + f"\npermalink: {permalink}\nhome: {up}index.html\n---\n" + body)
         (target / "_posts" / row["path"]).write_text(post, "utf-8")
         lists.setdefault(name, []).append(f'<li><a href="..{permalink}">{_attr(row["title"]) or stem}</a> '

@@ -60,10 +60,12 @@ def items_from_captures(captures, canonical_hosts=DEFAULT_CANONICAL):
 
 
 def rebuild(warc_folder: str | Path, output: str | Path, site_base: str = DEFAULT_SITE_BASE,
-            canonical_hosts=DEFAULT_CANONICAL) -> collections.Counter:
-    """Rebuild the posts of ``warc_folder``'s captures into ``output``; returns outcome counts."""
+            canonical_hosts=DEFAULT_CANONICAL, problems: list[str] | None = None) -> collections.Counter:
+    """Rebuild the posts of ``warc_folder``'s captures into ``output``; returns outcome counts. Records
+    that cannot be read are skipped, each a line in ``problems``; the rest is rebuilt."""
     latest = {}
-    for item, when in items_from_captures(iter_captures(warc_files(warc_folder)), canonical_hosts):
+    captures = iter_captures(warc_files(warc_folder), problems=problems)
+    for item, when in items_from_captures(captures, canonical_hosts):
         if item.info_code:
             latest[item.info_code.upper()] = (item, when)
     counts: collections.Counter = collections.Counter()

@@ -25,14 +25,21 @@ from newsarchive.core.extract import (
     quick_share_link,
     read_post_page,
 )
-from newsarchive.core.infocode import SHARE_PATH, infocode_from_share_url, is_share_url, share_json_url
+from newsarchive.core.infocode import (
+    SHARE_PATH,
+    InvalidInfoCode,
+    infocode_from_share_url,
+    is_share_url,
+    share_json_url,
+)
 from newsarchive.core.items import ArticleItem
 from newsarchive.core.normalize import apply_share, article_from_mirror, article_from_share
 from newsarchive.core.share import ShareError, parse_share_json
 from newsarchive.crawl import signals as na_signals
 from newsarchive.crawl.failures import describe_failure
 from newsarchive.crawl.known import KnownPostsMiddleware
-from newsarchive.crawl.meta import EXPLICIT, KEY, PAGE, POST_URL, ROLE, VETTED
+from newsarchive.crawl.meta import EXPLICIT, KEY, LISTING_PAGE, PAGE, POST_URL, ROLE, VETTED
+from newsarchive.crawl.offsite import HostGuard
 
 
 def _flag(value, default: bool) -> bool:
@@ -78,6 +85,8 @@ class MirrorSpider(scrapy.Spider):
     shard: tuple[int, ...] | None
     share_timeout: float
     share_retries: int
+    max_links: int
+    max_listing_pages: int
 
     def __init__(self, site=None, category=None, share=None, urls=None, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,9 +95,12 @@ class MirrorSpider(scrapy.Spider):
         self.urls = _as_list(urls)
         self.report = Report()
         self.listed: set[str] = set()     # categories whose listing this crawl has asked for
+        self.found: set[str] = set()      # posts (infoCode or URL) the listings named, counted once
+        self.warned_chains: set[str] = set()
         # links to archived posts are dropped before a Request is made for them, by asking
         # KnownPostsMiddleware (10,000 Requests that it would drop cost an incremental crawl ~0.6 s)
         self.known_posts: KnownPostsMiddleware | None = None
+        self.host_guard: HostGuard | None = None
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -101,6 +113,8 @@ class MirrorSpider(scrapy.Spider):
         spider.shard = tuple(int(x) for x in shard.split("/")) if shard else None
         spider.share_timeout = settings.getfloat("NEWSARCHIVE_SHARE_TIMEOUT")
         spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
+        spider.max_links = settings.getint("NEWSARCHIVE_MAX_LINKS_PER_PAGE")
+        spider.max_listing_pages = max(1, settings.getint("NEWSARCHIVE_MAX_LISTING_PAGES"))
         if spider.urls:     # only URLs a person gave are reported (each receiver costs every item a task)
             crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
             crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
@@ -133,6 +147,7 @@ class MirrorSpider(scrapy.Spider):
     # -- start ------------------------------------------------------------------------------
     async def start(self):
         self.known_posts = self.crawler.get_spider_middleware(KnownPostsMiddleware)
+        self.host_guard = self.crawler.get_downloader_middleware(HostGuard)
         for request in self.start_requests():
             yield request
 
@@ -197,7 +212,13 @@ class MirrorSpider(scrapy.Spider):
     def _follow_links(self, links, response):
         origin = response.meta.get("origin")
         inherited = {EXPLICIT: True, "origin": origin} if origin else {}
-        self.crawler.stats.inc_value("newsarchive/posts/found", len(links.posts))
+        if links.over_limit:
+            self.crawler.stats.inc_value("newsarchive/drop/links_over_limit", links.over_limit)
+            self.logger.warning("%s: %d links past NEWSARCHIVE_MAX_LINKS_PER_PAGE (%d) not followed",
+                                response.url, links.over_limit, self.max_links)
+        found = [link for link in links.posts if (link.info_code or link.url) not in self.found]
+        self.found.update(link.info_code or link.url for link in found)
+        self.crawler.stats.inc_value("newsarchive/posts/found", len(found))   # distinct posts, not links
         known = None if origin else self.known_posts
         for link in links.posts:
             if self._wanted(link.category) and not (known is not None and known.skips(link.info_code, link.path, link.url)):
@@ -209,8 +230,16 @@ class MirrorSpider(scrapy.Spider):
             for url in links.listings:
                 if self._wanted((self.sitemap.local_path(url) or "")[len("/category/"):-len(".html")]):
                     yield self._listing(url)
+        depth = response.meta.get(LISTING_PAGE, 1)
         for url in links.next_pages:
-            yield self._listing(url, inherited)
+            if depth >= self.max_listing_pages:
+                self.crawler.stats.inc_value("newsarchive/drop/listing_pages")
+                if response.url not in self.warned_chains:
+                    self.warned_chains.add(response.url)
+                    self.logger.warning("%s: listing page %d of its chain: NEWSARCHIVE_MAX_LISTING_PAGES reached, "
+                                        "its next page %s is not followed", response.url, depth, url[:200])
+                continue
+            yield self._listing(url, {**inherited, LISTING_PAGE: depth + 1})
 
     def _cut_short(self, response, end: bytes = b"</html>"):
         """A page cut short (the mirror's pages all end with ``</html>``) is retried the Scrapy way
@@ -231,7 +260,7 @@ class MirrorSpider(scrapy.Spider):
             yield from ([] if cut is True else [cut])
             return
         self.crawler.stats.inc_value("newsarchive/pages/home")
-        yield from self._follow_links(page_links(self._text(response), response.url, self.sitemap), response)
+        yield from self._listed_links(response)
 
     def parse_feed(self, response):
         if cut := self._cut_short(response, b"</feed>"):
@@ -245,7 +274,16 @@ class MirrorSpider(scrapy.Spider):
             yield from ([] if cut is True else [cut])
             return
         self.crawler.stats.inc_value("newsarchive/pages/listings")
-        yield from self._follow_links(page_links(self._text(response), response.url, self.sitemap), response)
+        yield from self._listed_links(response)
+
+    def _listed_links(self, response):
+        try:
+            links = page_links(self._text(response), response.url, self.sitemap, self.max_links)
+        except ExtractError as exc:     # empty, unparsable, or nested too deep to be read whole
+            self._failed(response.url, f"listing not read: {exc}", False, response.meta.get("origin", ""),
+                         what="pages")
+            return
+        yield from self._follow_links(links, response)
 
     def parse_post(self, response):
         if cut := self._cut_short(response):
@@ -264,9 +302,10 @@ class MirrorSpider(scrapy.Spider):
         if not origin and item.category and item.category not in self.listed and self._wanted(item.category):
             self.listed.add(item.category)      # its category's listing too
             yield self._listing(self.sitemap.listing_url(item.category))
-        if self.share and item.share_url and item.info_code:
+        json_url = self._share_json_url(item) if self.share and item.share_url and item.info_code else None
+        if json_url:
             yield scrapy.Request(
-                share_json_url(item.share_url), callback=self.parse_share, errback=self.share_failed,
+                json_url, callback=self.parse_share, errback=self.share_failed,
                 # an unread page's key is a guess until the writer reads it: its share request is
                 # never filtered as a duplicate (the writer drops true duplicates, and counts them)
                 cb_kwargs={"item": item}, dont_filter=bool(origin or item.raw_page),
@@ -275,6 +314,23 @@ class MirrorSpider(scrapy.Spider):
             )
         else:
             yield item
+
+    def _share_json_url(self, item: ArticleItem) -> str | None:
+        """The share answer's URL for a post, or None — the post keeps the mirror's body — when its
+        share link names no valid infoCode (counted ``newsarchive/share/bad_link``) or a host that
+        is not an allowed share host (``newsarchive/drop/offsite_share``, logged once per host)."""
+        try:
+            url = share_json_url(item.share_url)
+        except InvalidInfoCode:
+            self.crawler.stats.inc_value("newsarchive/share/bad_link")
+            self.logger.info("%s: share link %r names no valid infoCode: keeping the mirror's body",
+                             item.source_url, item.share_url[:200])
+            return None
+        guard = self.host_guard
+        if guard is not None and not guard.allows(url):
+            guard.refuse(url, "share")
+            return None
+        return url
 
     @staticmethod
     def _content_type(response) -> str:

@@ -7,6 +7,8 @@ import re
 import socket
 from pathlib import Path
 
+from newsarchive.store.paths import OWN_NAMES, UnsafeArchive, check_folder, own_dir, read_own  # noqa: F401
+
 POSTS_DIR = "_posts"
 OLD_POSTS_DIR = "old_post"   # where the mirror's own updater moved posts past their days
 TEMP_PREFIX = ".tmp-"
@@ -95,9 +97,8 @@ class ArchiveWriter:
 
         self.fsync = fsync
         self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers, --jobs)
-        self.folder = Path(folder)
-        self.posts = self.folder / POSTS_DIR
-        self.posts.mkdir(parents=True, exist_ok=True)
+        self.folder = check_folder(folder)
+        self.posts = own_dir(self.folder / POSTS_DIR)
         self.removed_temps = remove_stale_temps(self.posts)
         self.catalog = Catalog(self.folder)
 
@@ -132,16 +133,17 @@ class ArchiveWriter:
         old_path = self.folder / location / previous["path"] if previous else None
         if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
             old_path = target
-            if sha256_text(target.read_text(encoding="utf-8", errors="replace")) == digest:
+            if sha256_text(read_own(target) or "") == digest:
                 self.catalog.record_post(row, None)
                 return "unchanged", target
-        if previous and previous["sha256"] == digest and old_path is not None and old_path.exists():
+        if previous and previous["sha256"] == digest and old_path is not None and old_path.exists() \
+                and not old_path.is_symlink():
             self.catalog.touch(code)
             return "unchanged", target
-        old_text = old_path.read_text(encoding="utf-8", errors="replace") if old_path and old_path.exists() else None
+        old_text = read_own(old_path) if old_path is not None else None
         atomic_write(target, text.encode("utf-8"), self.fsync)
         self.catalog.record_post(row, previous, old_text)
-        if old_path is not None and old_path.exists() and old_path != target:
+        if old_path is not None and (old_path.exists() or old_path.is_symlink()) and old_path != target:
             old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
         return ("updated" if (previous or old_text is not None) else "written"), target
 
@@ -153,6 +155,8 @@ class ArchiveWriter:
 
         cutoff = format_date((now or dt.datetime.now(BEIJING)) - dt.timedelta(days=days))
         old = self.folder / OLD_POSTS_DIR
+        if old.is_symlink():
+            raise UnsafeArchive(f"{old} is a symbolic link: newsarchive writes nothing through links")
         moved = 0
         for row in list(self.catalog.iter_posts("WHERE location = ? AND date < ?", (POSTS_DIR, cutoff))):
             source = self.posts / row["path"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from newsarchive.core import reasons as R
 from newsarchive.core.dates import format_date
-from newsarchive.core.extract import ExtractError, SiteMap
+from newsarchive.core.extract import ExtractError, NestingTooDeep, SiteMap
 from newsarchive.core.items import ArticleItem
 from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
 from newsarchive.core.post import DEFAULT_SITE_BASE, Post, render_post
@@ -67,6 +67,8 @@ def prepare(item: ArticleItem, site_base: str = DEFAULT_SITE_BASE, sitemap: Site
     if item.raw_page:
         try:
             item, notes = article_from_raw_page(item, sitemap)
+        except NestingTooDeep as exc:
+            raise PostError(R.TRUNCATED_PARSE, f"not read: {exc}") from None
         except ExtractError as exc:
             raise PostError(R.NOT_A_POST, f"not a post page: {exc}") from None
     if not item.info_code:
@@ -112,7 +114,7 @@ class Archivist:
             prepared = prepare(item, self.site_base, self.sitemap, now)
         except PostError as exc:
             self.capture_all(records, item, item.info_code)
-            if exc.reason == R.NOT_A_POST:
+            if exc.reason in (R.NOT_A_POST, R.TRUNCATED_PARSE):
                 self.catalog.record_failure(item.source_url, item.info_code or None, str(exc), True)
             elif exc.reason == R.NO_INFOCODE and item.page:
                 self.catalog.record_ignored(item.page, R.NO_INFOCODE)

@@ -45,8 +45,16 @@ class ArchiveLock:
 
     def acquire(self, timeout: float = 0.0) -> ArchiveLock:
         """Take the lock; wait up to ``timeout`` seconds (0: fail at once) or raise ArchiveLocked."""
+        from newsarchive.store.paths import UnsafeArchive, check_folder
+
+        check_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if self.path.is_symlink():
+                raise UnsafeArchive(f"{self.path} is a symbolic link: newsarchive writes nothing through links") from None
+            raise UnsafeArchive(f"cannot take the archive lock {self.path}: {exc.strerror}") from None
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -26,6 +26,7 @@ from warcio.warcwriter import GzippingWrapper, WARCWriter
 
 from newsarchive import __version__
 from newsarchive.store.files import HOST, writer_alive
+from newsarchive.store.paths import own_dir
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,7 @@ class WarcArchive:
     """Rolling gzipped WARC files in ``folder``; one writer per process."""
 
     def __init__(self, folder: str | Path, max_bytes: int = 100 * 1024 * 1024):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = own_dir(Path(folder))
         self.max_bytes = max_bytes
         self.fh: Any = None
         self.path: Path | None = None
@@ -119,7 +119,8 @@ class WarcArchive:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S%f")
         self.serial += 1
         self.path = self.folder / f"newsarchive-{stamp}-{HOST}-{os.getpid()}-{self.serial:05d}.warc.gz"
-        self.fh = open(str(self.path) + OPEN_SUFFIX, "wb")  # noqa: SIM115 (kept open across writes; close() closes it)
+        fd = os.open(str(self.path) + OPEN_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        self.fh = os.fdopen(fd, "wb")   # kept open across writes; close() closes it
         self.writer = Writer(self.fh, gzip=True)
         info = self.writer.create_warcinfo_record(self.path.name, {
             "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1"})
@@ -173,7 +174,7 @@ def salvage(folder: str | Path) -> int:
     folder = Path(folder)
     saved = 0
     for stale in sorted(folder.glob(f"*.warc.gz{OPEN_SUFFIX}")):
-        if _writer_alive(stale.name):
+        if _writer_alive(stale.name) or stale.is_symlink():
             continue
         final = stale.with_name(stale.name[: -len(OPEN_SUFFIX)])
         good_end = 0
@@ -197,26 +198,60 @@ def salvage(folder: str | Path) -> int:
 
 
 def warc_files(folder: str | Path) -> list[Path]:
-    return sorted(Path(folder).glob("*.warc.gz"))
+    """The finished capture files of a folder (links are not followed: they are not ours)."""
+    return sorted(p for p in Path(folder).glob("*.warc.gz") if not p.is_symlink())
 
 
-def iter_captures(paths) -> Iterator[Capture]:
-    """Response records with newsarchive's fields, in file order then record order."""
+class BadRecord(ValueError):
+    """A record that cannot be replayed; the message says which and why, in one line."""
+
+
+MAX_RECORD = 16 * 1024 * 1024     # as DOWNLOAD_MAXSIZE: no capture was ever larger
+
+
+def _capture(record, max_bytes: int) -> Capture | None:
+    h = record.rec_headers
+    role = h.get_header(H_ROLE)
+    if not role:
+        return None
+    url = h.get_header("WARC-Target-URI") or ""
+    if not url.startswith(("http://", "https://")):
+        raise BadRecord(f"target {url[:80]!r} is not an http(s) URL")
+    try:
+        date = dt.datetime.fromisoformat((h.get_header("WARC-Date") or "").replace("Z", "+00:00"))
+        status = int(record.http_headers.get_statuscode() or 0) if record.http_headers else 0
+    except ValueError as exc:
+        raise BadRecord(f"{url[:80]}: unreadable date or status line ({exc})") from None
+    if date.tzinfo is None:
+        date = date.replace(tzinfo=dt.timezone.utc)
+    body = record.content_stream().read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise BadRecord(f"{url[:80]}: payload over {max_bytes} bytes")
+    return Capture(url=url, role=role, key=h.get_header(H_KEY) or "", site=h.get_header(H_SITE) or "",
+                   post_url=h.get_header(H_POST) or "", origin=h.get_header(H_ORIGIN) or "", date=date,
+                   status=status, content_type=record.http_headers.get_header("Content-Type") or "", body=body)
+
+
+def iter_captures(paths, max_bytes: int = MAX_RECORD, problems: list[str] | None = None) -> Iterator[Capture]:
+    """Response records with newsarchive's fields, in file order then record order. A record that
+    cannot be read (no date, a bad status line, a non-http target, a payload past ``max_bytes``) is
+    skipped, and so is the rest of a file that is not WARC past some point; each is one line in
+    ``problems``. Nothing is ever inflated past ``max_bytes``."""
     for path in paths:
-        with open(path, "rb") as fh:
-            for record in ArchiveIterator(fh):
-                if record.rec_type != "response":
-                    continue
-                h = record.rec_headers
-                role = h.get_header(H_ROLE)
-                if not role:
-                    continue
-                date = dt.datetime.fromisoformat(h.get_header("WARC-Date").replace("Z", "+00:00"))
-                yield Capture(
-                    url=h.get_header("WARC-Target-URI"), role=role, key=h.get_header(H_KEY) or "",
-                    site=h.get_header(H_SITE) or "", post_url=h.get_header(H_POST) or "",
-                    origin=h.get_header(H_ORIGIN) or "", date=date,
-                    status=int(record.http_headers.get_statuscode() or 0),
-                    content_type=record.http_headers.get_header("Content-Type") or "",
-                    body=record.content_stream().read(),
-                )
+        try:
+            with open(path, "rb") as fh:
+                for record in ArchiveIterator(fh):
+                    if record.rec_type != "response":
+                        continue
+                    try:
+                        cap = _capture(record, max_bytes)
+                    except BadRecord as exc:
+                        if problems is not None:
+                            problems.append(f"{Path(path).name}: skipped a record: {exc}")
+                        continue
+                    if cap is not None:
+                        yield cap
+        except Exception as exc:
+            if problems is not None:
+                problems.append(f"{Path(path).name}: unreadable from some point on ({type(exc).__name__}: "
+                                f"{str(exc)[:120]}); the records before it were read")

@@ -1,0 +1,39 @@
+"""lxml parses that never lose part of a page without saying so (pure).
+
+libxml2 stops building the tree at a nesting depth of 256 (2,048 with ``huge_tree``) and quietly
+drops everything after that point: a post would be archived with its later paragraphs missing, its
+share link unseen. These parsers allow the larger depth and raise :class:`TooDeep` when even that
+was reached, so the caller records a failure instead of a truncated post.
+"""
+from __future__ import annotations
+
+import lxml.etree
+import lxml.html
+
+_PARSER = lxml.html.HTMLParser(huge_tree=True)
+
+
+class TooDeep(ValueError):
+    """The HTML nests deeper than the parser follows: part of it would be lost."""
+
+
+def _check(parser) -> None:
+    for entry in parser.error_log:
+        if "Excessive depth" in entry.message:
+            raise TooDeep("the HTML nests deeper than 2,048 elements: it cannot be read whole")
+
+
+def document(text: str):
+    doc = lxml.html.document_fromstring(text, parser=_PARSER)
+    _check(_PARSER)
+    return doc
+
+
+def fragment(text: str):
+    """``text`` inside a ``<div>`` (lxml's ``fragment_fromstring(create_parent="div")``)."""
+    root = lxml.html.fragment_fromstring(text, create_parent="div", parser=_PARSER)
+    _check(_PARSER)
+    return root
+
+
+__all__ = ["TooDeep", "document", "fragment", "lxml"]
