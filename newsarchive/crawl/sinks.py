@@ -174,8 +174,9 @@ class StdoutBackend:
 
 def close_crawl(crawler, reason: str) -> None:
     """Stop the crawl with ``reason`` as its finish reason, from any signal handler."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as _reactor
 
+    reactor: Any = _reactor
     engine = crawler.engine
     if hasattr(engine, "close_spider_async"):        # Scrapy 2.14+
         from scrapy.utils.defer import deferred_from_coro
