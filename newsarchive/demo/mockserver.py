@@ -38,6 +38,8 @@ class FixtureServer(ThreadingHTTPServer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.hits: list[str] = []
+        # tests: answers of their own, ``dynamic(path, query) -> (status, headers, body) | None``
+        self.dynamic = None
 
     def handle_error(self, request, client_address) -> None:
         pass                    # clients that hang up are no news
@@ -71,6 +73,16 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(server.delay)
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), parse_qs(parts.query)
+        if server.dynamic is not None and (answer := server.dynamic(path, query)) is not None:
+            status, headers, body = answer
+            self.send_response(status)
+            for name, value in {"Content-Type": "text/html; charset=utf-8", **headers,
+                                "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return None
         upstream = server.fixture / "upstream"
         if path.endswith("/html_News/NewsShare.html"):
             code = (query.get("infoCode") or [""])[0]

@@ -401,17 +401,22 @@ class MirrorSpider(scrapy.Spider):
     def share_direct_failed(self, failure):
         reason, permanent = describe_failure(failure)
         meta = failure.request.meta
-        self._failed(failure.request.url, reason, permanent, meta.get("origin", ""), meta.get(KEY))
+        self._failed(self._asked(failure), reason, permanent, meta.get("origin", ""), meta.get(KEY))
+
+    @staticmethod
+    def _asked(failure) -> str:
+        """The URL that was asked for (a redirect's failure is the first URL's)."""
+        return (failure.request.meta.get("redirect_urls") or [failure.request.url])[0]
 
     def post_failed(self, failure):
         reason, permanent = describe_failure(failure)
         meta = failure.request.meta
-        self._failed(failure.request.url, reason, permanent, meta.get("origin", ""), meta.get(KEY))
+        self._failed(self._asked(failure), reason, permanent, meta.get("origin", ""), meta.get(KEY))
 
     def page_failed(self, failure):
         reason, permanent = describe_failure(failure)
         meta = failure.request.meta
-        self._failed(failure.request.url, reason, permanent, meta.get("origin", ""), None, what="pages")
+        self._failed(self._asked(failure), reason, permanent, meta.get("origin", ""), None, what="pages")
 
 
 class FetchSpider(MirrorSpider):
