@@ -107,8 +107,8 @@ def cases(canary: int) -> list[Case]:
              patch=('href="//finews.withounder.com/">返回首页', f'href="javascript:{PWN}">返回首页'),
              check=lambda m, t: "javascript" not in t),
         Case("tag inside the autolink's href", post(5, share=False),
-             patch=(f'<p><a href="http://finance.eastmoney.com/news/1354,{code(5)[2:]}.html">'
-                    f'http://finance.eastmoney.com/news/1354,{code(5)[2:]}.html</a></p>',
+             patch=((f'<p><a href="http://finance.eastmoney.com/news/1354,{code(5)[2:]}.html">'
+                    f'http://finance.eastmoney.com/news/1354,{code(5)[2:]}.html</a></p>'),
                     f'<p><a href="http://a/&gt;{img}">http://a/&gt;{img}</a></p>'),
              check=lambda m, t: "<img" not in t),
         # Markdown and kramdown syntax in article text
