@@ -47,6 +47,7 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 COOKIES_ENABLED = False
 LOG_LEVEL = "INFO"
+LOG_DATEFORMAT = "%Y-%m-%d %H:%M:%S%z"        # times in logs carry their zone
 FEED_EXPORT_ENCODING = "utf-8"
 
 # Components newsarchive switches off are left out of Scrapy's base lists: Scrapy imports every
@@ -80,6 +81,7 @@ EXTENSIONS = {
     "newsarchive.crawl.sinks.ArchiveSink": 110,
     "newsarchive.crawl.extensions.Progress": 500,
     "newsarchive.crawl.extensions.StatsFile": 510,
+    "newsarchive.crawl.extensions.ShareHostReport": 515,
     "newsarchive.crawl.capture.WarcCapture": 520,
     "newsarchive.distributed.components.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL
 }
@@ -105,6 +107,7 @@ NEWSARCHIVE_SHARE_TIMEOUT = 20                # the share host is often gone: gi
 NEWSARCHIVE_SHARE_RETRY_TIMES = 1
 NEWSARCHIVE_REFRESH = False                   # re-download posts already archived
 NEWSARCHIVE_STDOUT = False                    # print posts instead of writing them
+NEWSARCHIVE_CLI_REPORT = False                # the newsarchive command prints what became of each URL
 NEWSARCHIVE_STATS_FILE = ""                   # write the final stats as JSON here
 NEWSARCHIVE_PROGRESS = "auto"                 # live progress line: auto (on a TTY), on, off
 NEWSARCHIVE_PROGRESS_INTERVAL = 1.0

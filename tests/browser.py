@@ -52,7 +52,7 @@ class Reader:
     def _pwned(self) -> bool:
         try:
             marked = self.page.evaluate("() => document.documentElement.hasAttribute('data-pwned')")
-        except Exception:
+        except Exception:  # noqa: BLE001 - a navigation in flight: look again
             self.page.wait_for_timeout(100)
             marked = self.page.evaluate("() => document.documentElement.hasAttribute('data-pwned')")
         return bool(marked or self.dialogs)
@@ -80,7 +80,7 @@ class Reader:
             try:
                 self.page.evaluate("i => document.links[i].click()", i)
                 self.page.wait_for_timeout(30)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the click navigated away: look at where it went
                 pass
             if self._pwned():
                 found.append(f"click {href}")

@@ -18,6 +18,7 @@ EX_SOFTWARE = 70     # an error of ours: a bug (rerun with --debug, and report i
 EX_DATAERR = 65      # the archive itself is damaged: run `newsarchive verify --repair`
 EX_CANTCREAT = 73    # the archive cannot be written (disk full, read-only, not a folder)
 EX_TEMPFAIL = 75     # the archive is locked by another run: try again later
+EX_CONFIG = 78       # something this command needs is not installed or not configured
 
 # what "full speed" means on loopback, where politeness protects nobody
 LOOPBACK = {
@@ -102,14 +103,74 @@ def _loggers_at_handler_level(settings) -> None:
 
 
 def run_spider(settings, spider_name: str, **kwargs):
+    """Run one crawl in this process; a crawl that cannot even start (a bad setting, a component
+    that refuses) is a CommandError, not a traceback."""
     from scrapy.crawler import CrawlerProcess
 
     process = CrawlerProcess(settings)
     _loggers_at_handler_level(settings)
-    crawler = process.create_crawler(spider_name)
-    process.crawl(crawler, **kwargs)
+    try:
+        crawler = process.create_crawler(spider_name)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CommandError(f"cannot set up the crawl: {_one_line(exc)}", EX_USAGE) from None
+    failures: list = []
+    d = process.crawl(crawler, **kwargs)
+    d.addErrback(lambda failure: failures.append(failure.value))
     process.start()
+    if failures:
+        error = failures[0]
+        status = EX_CONFIG if type(error).__name__ == "RedisUnavailable" else EX_USAGE \
+            if isinstance(error, (ValueError, TypeError)) else EX_SOFTWARE
+        raise CommandError(f"the crawl could not start: {_one_line(error)}", status)
     return crawler
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def check_archive(folder: str) -> None:
+    """Before a command writes ``folder``: a folder (not a file), no links in it, a usable catalog."""
+    from newsarchive.store.catalog import catalog_problem
+    from newsarchive.store.paths import UnsafeArchive, check_folder
+
+    try:
+        check_folder(folder)
+    except UnsafeArchive as exc:
+        raise CommandError(str(exc), EX_CANTCREAT) from None
+    problem = catalog_problem(folder)
+    if problem:
+        raise CommandError(problem, EX_DATAERR)
+
+
+def check_url(url: str, what: str) -> str:
+    """An http(s) URL a person gave as ``what``, or a usage error."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    try:
+        parts.port          # noqa: B018 - a bad port raises here
+    except ValueError:
+        raise CommandError(f"{what} takes an http(s) URL, got {url!r}", EX_USAGE) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CommandError(f"{what} takes an http(s) URL, got {url!r}", EX_USAGE)
+    return url
+
+
+def check_redis(url: str) -> None:
+    """The Redis a distributed command needs: installed, a valid URL, answering."""
+    try:
+        import redis
+        import scrapy_redis  # noqa: F401
+    except ImportError:
+        raise CommandError("--redis needs the redis extra: pip install 'newsarchive[redis]'", EX_CONFIG) from None
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    except ValueError as exc:
+        raise CommandError(f"--redis takes redis://HOST:PORT/DB, got {url!r} ({_one_line(exc)})", EX_USAGE) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise CommandError(f"Redis at {url} does not answer: {_one_line(exc)}", EX_UNAVAILABLE) from None
 
 
 def archive_options() -> argparse.ArgumentParser:
@@ -130,6 +191,6 @@ def crawl_selection() -> argparse.ArgumentParser:
     """What a crawl takes from the mirror (crawl, schedule)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--site", default=None, metavar="URL", help="the mirror (default: https://finews.withounder.com/)")
-    p.add_argument("--category", action="append", metavar="SLUG", help="only this category listing (repeatable)")
+    p.add_argument("--category", action="extend", nargs="+", metavar="SLUG", help="only these category listings")
     p.add_argument("--no-share", action="store_true", help="never contact the share host")
     return p

@@ -8,7 +8,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from newsarchive.commands.common import EX_FAILED, EX_OK, locked, run_spider, scrapy_settings
+from newsarchive.commands.common import (
+    EX_CANTCREAT,
+    EX_FAILED,
+    EX_OK,
+    EX_USAGE,
+    CommandError,
+    check_archive,
+    check_redis,
+    check_url,
+    locked,
+    run_spider,
+    scrapy_settings,
+)
 
 
 def add_parser(sub, parents) -> None:
@@ -24,10 +36,53 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=cmd_crawl)
 
 
+def check_crawl_options(args) -> None:
+    """Usage errors, before anything starts."""
+    if getattr(args, "jobs", 1) < 1:
+        raise CommandError("--jobs takes a number of processes, 1 or more", EX_USAGE)
+    if not getattr(args, "redis", None) and (getattr(args, "follow", False) or getattr(args, "redis_items", False)):
+        raise CommandError("--follow and --redis-items go with --redis", EX_USAGE)
+    if getattr(args, "redis", None) and getattr(args, "jobs", 1) > 1:
+        raise CommandError("--jobs and --redis do not go together (start more workers instead)", EX_USAGE)
+    if args.site:
+        check_url(args.site, "--site")
+    stats_file = getattr(args, "stats_file", None)
+    if stats_file and (Path(stats_file).is_dir() or not Path(stats_file).parent.is_dir()):
+        raise CommandError(f"--stats-file takes a file in an existing folder, got {stats_file!r}", EX_USAGE)
+
+
+# a finish reason other than these means the crawl could not do its job
+EXIT_FOR_REASON = {"finished": EX_OK, "shutdown": EX_OK, "archive_unwritable": EX_CANTCREAT,
+                   "archive_unusable": EX_CANTCREAT}
+REASON_TEXT = {"archive_unwritable": "the archive could not be written",
+               "archive_unusable": "the archive folder cannot be used",
+               "closespider_pagecount": "the crawl-wide budget of responses (CLOSESPIDER_PAGECOUNT) ran out"}
+
+
+def crawl_status(stats: dict, site: str, redis: bool = False) -> tuple[int, str]:
+    """The exit status of a finished crawl and, when it is not 0, the one line that says why."""
+    reason = stats.get("finish_reason", "?")
+    status = EXIT_FOR_REASON.get(reason, EX_FAILED)
+    if status:
+        why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or ""
+        return status, f"{REASON_TEXT.get(reason, f'the crawl ended with {reason}')}{': ' + why if why else ''}"
+    if reason == "shutdown":
+        return EX_OK, ""        # stopped by SIGTERM/SIGINT: what was in hand is written, the rest waits
+    pages_ok = sum(stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings", "posts"))
+    if not pages_ok and stats.get("newsarchive/pages/failed", 0) and not redis:
+        # (a Redis worker whose peers took every page has read nothing either, and that is fine)
+        return EX_FAILED, f"no page of {site} could be read"
+    failed = stats.get("newsarchive/posts/failed", 0)
+    if failed:
+        return EX_FAILED, f"{failed} post(s) could not be archived (newsarchive stats lists them)"
+    return EX_OK, ""
+
+
 def cmd_crawl(args) -> int:
     from newsarchive.crawl.extensions import summary
 
-    if getattr(args, "jobs", 1) and args.jobs > 1:
+    check_crawl_options(args)
+    if getattr(args, "jobs", 1) > 1:
         return crawl_jobs(args)
     site = args.site
     settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_SITE=site,
@@ -41,23 +96,23 @@ def cmd_crawl(args) -> int:
         settings.setdict({"NEWSARCHIVE_REDIS_URL": args.redis, "NEWSARCHIVE_REDIS_FOLLOW": args.follow,
                           "NEWSARCHIVE_REDIS_ITEMS": args.redis_items}, priority="cmdline")
     redis_url = settings.get("NEWSARCHIVE_REDIS_URL")
+    if redis_url:
+        check_redis(redis_url)
     # on Redis, workers share the folder: each post write takes the lock, not the whole crawl
     lock = None if redis_url else locked(args, "crawl")
     try:
+        if not settings.getbool("NEWSARCHIVE_REDIS_ITEMS"):
+            check_archive(args.output or settings.get("NEWSARCHIVE_OUTPUT"))
         crawler = run_spider(settings, "mirror", **kwargs)
     finally:
         if lock:
             lock.release()
     stats = crawler.stats.get_stats()
-    print(f"crawl {stats.get('finish_reason', '?')}: {summary(stats)}")
-    if stats.get("finish_reason") == "shutdown":
-        return EX_OK  # stopped by SIGTERM/SIGINT: what was in hand is written, the rest waits
-    pages_ok = sum(stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings", "posts"))
-    if not pages_ok and stats.get("newsarchive/pages/failed", 0):
-        # (a Redis worker whose peers took every page has read nothing either, and that is fine)
-        print(f"newsarchive: no page of {kwargs['site']} could be read", file=sys.stderr)
-        return EX_FAILED
-    return EX_OK
+    status, why = crawl_status(stats, kwargs["site"], bool(redis_url))
+    print(f"crawl {'failed' if status else 'finished'}: {summary(stats)}")
+    if why:
+        print(f"newsarchive crawl: {why}", file=sys.stderr)
+    return status
 
 
 def crawl_options(args) -> list[str]:

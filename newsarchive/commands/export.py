@@ -1,6 +1,7 @@
 """``newsarchive export``: the archive as JSON Lines, CSV, a Jekyll site or WARC."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from newsarchive.commands.common import EX_OK, CommandError
@@ -9,10 +10,11 @@ from newsarchive.commands.common import EX_OK, CommandError
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("export", parents=parents, help="export the archive as jsonl, csv, a Jekyll site or WARC")
     p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc"], help="what to write")
-    p.add_argument("--to", required=True, type=Path, metavar="PATH", help="the file (or folder, for jekyll) to write")
+    p.add_argument("--to", required=True, type=Path, metavar="PATH",
+                   help="the file to write (- for standard output), or the folder for jekyll")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="posts on or after this Beijing date")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="posts on or before this Beijing date")
-    p.add_argument("--category", action="append", metavar="SLUG", help="only this category (repeatable)")
+    p.add_argument("--category", action="extend", nargs="+", metavar="SLUG", help="only these categories")
     p.set_defaults(func=cmd_export)
 
 
@@ -23,5 +25,6 @@ def cmd_export(args) -> int:
         n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
     except (ExportError, OSError) as exc:
         raise CommandError(str(exc)) from None
-    print(f"exported {n} {'records' if args.format == 'warc' else 'posts'} as {args.format} to {args.to}")
+    print(f"exported {n} {'records' if args.format == 'warc' else 'posts'} as {args.format} to "
+          f"{'standard output' if str(args.to) == '-' else args.to}", file=sys.stderr if str(args.to) == "-" else sys.stdout)
     return EX_OK

@@ -4,7 +4,15 @@ from __future__ import annotations
 import sys
 from urllib.parse import urlsplit
 
-from newsarchive.commands.common import EX_FAILED, EX_OK, locked, run_spider, scrapy_settings
+from newsarchive.commands.common import (
+    EX_FAILED,
+    EX_OK,
+    CommandError,
+    check_archive,
+    locked,
+    run_spider,
+    scrapy_settings,
+)
 
 
 def add_parser(sub, parents) -> None:
@@ -34,7 +42,13 @@ def cmd_fetch(args) -> int:
         return EX_FAILED
     site = args.site or site_of(urls)
     lock = None if args.stdout else locked(args, "fetch")
-    settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output,
+    if lock is not None:
+        try:
+            check_archive(args.output or "output")
+        except CommandError:
+            lock.release()
+            raise
+    settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_CLI_REPORT=True,
                                NEWSARCHIVE_STDOUT=args.stdout or None,
                                NEWSARCHIVE_SHARE=False if args.no_share else None)
     try:

@@ -60,6 +60,16 @@ class Timetable:
         return self.cron.get_next(float, start_time=after)
 
 
+GITIGNORE = """.newsarchive.lock
+.newsarchive.write.lock
+archive.sqlite3
+archive.sqlite3-*
+archive.sqlite3.damaged-*
+warc/
+.tmp-*
+"""
+
+
 def git_commit(folder: Path, new: int, updated: int, moved: int = 0) -> str | None:
     """Commit the changed posts in the archive folder's git repository (made if missing)."""
     if not (new or updated or moved):
@@ -67,7 +77,10 @@ def git_commit(folder: Path, new: int, updated: int, moved: int = 0) -> str | No
     git = ["git", "-C", str(folder), "-c", "user.name=newsarchive", "-c", "user.email=newsarchive@localhost"]
     if not (folder / ".git").exists():
         subprocess.run([*git, "init", "-q"], check=True)
-    paths = [p for p in ("_posts", "old_post") if (folder / p).exists()]
+    ignore = folder / ".gitignore"
+    if not ignore.exists():     # the posts are the history; the lock, the catalog and the captures are not
+        ignore.write_text(GITIGNORE, "utf-8")
+    paths = [p for p in ("_posts", "old_post", ".gitignore") if (folder / p).exists()]
     subprocess.run([*git, "add", "-A", "--", *paths], check=True)
     if subprocess.run([*git, "diff", "--cached", "--quiet"]).returncode == 0:
         return None

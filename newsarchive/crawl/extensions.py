@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import MemoryStatsCollector
 from twisted.internet import task
 
+from newsarchive.crawl.meta import ROLE
 from newsarchive.store.files import atomic_write
 
 
@@ -86,3 +88,48 @@ class StatsFile:
         stats = self.crawler.stats.get_stats()
         data = json.dumps(stats, default=str, ensure_ascii=False, indent=2, sort_keys=True)
         atomic_write(self.path, data.encode("utf-8"))
+
+
+class ShareHostReport:
+    """A share host that is down is the mirror's normal case: not an ERROR with a traceback per
+    request, but one WARNING at the end of the crawl that says how many posts kept the mirror's
+    body. (Scrapy's "Gave up retrying" lines for share requests are counted instead of logged.)"""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.given_up: dict[str, int] = {}
+        self.filter = _ShareRetryFilter(self.given_up)
+        logging.getLogger("scrapy.downloadermiddlewares.retry").addFilter(self.filter)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider=None, reason=None):
+        logging.getLogger("scrapy.downloadermiddlewares.retry").removeFilter(self.filter)
+        stats = self.crawler.stats
+        failed = stats.get_value("newsarchive/share/failed", 0)
+        if failed:
+            used = stats.get_value("newsarchive/share/used", 0)
+            hosts = ", ".join(sorted(self.given_up)) or "the share host"
+            logging.getLogger("newsarchive").warning(
+                "%s failed for %d of %d posts (timeouts, refused connections or answers that are no article): "
+                "those posts keep the mirror's body", hosts, failed, failed + used)
+
+
+class _ShareRetryFilter(logging.Filter):
+    def __init__(self, given_up: dict[str, int]):
+        super().__init__()
+        self.given_up = given_up
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        request = args.get("request") if isinstance(args, dict) else None
+        if request is not None and request.meta.get(ROLE) in ("share", "share_direct") \
+                and not request.meta.get("origin"):
+            host = request.url.split("/")[2] if "//" in request.url else request.url
+            self.given_up[host] = self.given_up.get(host, 0) + 1
+            return False
+        return True

@@ -82,8 +82,9 @@ class HostGuard:
     def spider_opened(self, spider=None) -> None:
         spider = spider or self.crawler.spider
         sitemap = getattr(spider, "sitemap", None)
-        site = sitemap.site if sitemap is not None else self.crawler.settings.get("NEWSARCHIVE_SITE")
-        self.policy = HostPolicy(site, self.crawler.settings.getlist("NEWSARCHIVE_SHARE_HOSTS"),
+        if sitemap is None:         # not one of newsarchive's spiders: its hosts are its own business
+            return
+        self.policy = HostPolicy(sitemap.site, self.crawler.settings.getlist("NEWSARCHIVE_SHARE_HOSTS"),
                                  getattr(spider, "urls", ()))
 
     def allows(self, url: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
+from scrapy.utils.misc import load_object
 
 from newsarchive.core import reasons as R
 from newsarchive.crawl.sinks import ArchiveSink
@@ -66,12 +67,16 @@ class ArchivePipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
+        from scrapy.exceptions import NotConfigured
+        from scrapy.utils.conf import build_component_list
+
+        if not any(load_object(path) is ArchiveSink if isinstance(path, str) else path is ArchiveSink
+                   for path in build_component_list(crawler.settings.getwithbase("EXTENSIONS"))):
+            raise NotConfigured("no ArchiveSink in EXTENSIONS: items are not archived")
         return cls(crawler)
 
     def open_spider(self, spider=None):
         self.sink = self.crawler.get_extension(ArchiveSink)
-        if self.sink is None:
-            raise RuntimeError("ArchivePipeline needs the ArchiveSink extension (EXTENSIONS)")
 
     async def process_item(self, item, spider=None):
         assert self.sink is not None
@@ -80,7 +85,10 @@ class ArchivePipeline:
         if adapter.get("raw_page"):     # read by the archivist: no need to hold the bytes any longer
             adapter["raw_page"], adapter["share"] = b"", None
         if outcome.dropped:
-            raise drop_for(adapter.get("source_url") or "", outcome.reason, outcome.message)
+            drop = drop_for(adapter.get("source_url") or "", outcome.reason, outcome.message)
+            if outcome.fatal:       # said once by the sink, which stops the crawl
+                drop = InvalidArticle(str(drop), reason=outcome.reason, log_level="DEBUG")
+            raise drop
         adapter["outcome"] = outcome.status
         adapter["filename"] = outcome.path
         if outcome.title or outcome.date:

@@ -11,6 +11,7 @@ backend that writes runs the one :class:`~newsarchive.store.ingest.Archivist`.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,7 @@ from scrapy.utils.misc import load_object
 from newsarchive.core import reasons as R
 from newsarchive.core.items import ArticleItem
 from newsarchive.crawl import signals as na_signals
+from newsarchive.crawl.writerproc import WriterGone
 from newsarchive.store.catalog import Catalog, now_text
 from newsarchive.store.ingest import Archivist, CrawlRecord, Outcome, prepare
 from newsarchive.store.warc import WarcRecord
@@ -231,7 +233,8 @@ class ArchiveSink:
         self.staged: dict[str, list[WarcRecord]] = {}
         self.staged_bytes = 0
         self.started = now_text()
-        self.unusable = ""              # why the archive folder cannot be written, if it cannot
+        self.unusable = ""              # why the archive folder cannot be used, if it cannot
+        self.fatal = ""                 # why the archive stopped taking posts, if it did
         self.sitemap: SiteMap | None = None
         self.shared: RedisSets | None = None
 
@@ -279,11 +282,27 @@ class ArchiveSink:
     async def ingest(self, item: ArticleItem) -> Outcome:
         records = self.staged.pop(item.source_url, [])
         self.staged_bytes -= sum(len(r.body) for r in records)
-        result = self._backend().ingest(item, records)
-        outcome: Outcome = result if isinstance(result, Outcome) else await maybe_deferred_to_future(result)
-        if not outcome.dropped:
+        if self.fatal:
+            return Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, message=self.fatal, fatal=True)
+        try:
+            result = self._backend().ingest(item, records)
+            outcome: Outcome = result if isinstance(result, Outcome) else await maybe_deferred_to_future(result)
+        except WriterGone:
+            outcome = Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, fatal=True,
+                              message="the archive writer process stopped (killed, or out of memory?)")
+        if outcome.fatal:
+            self.stop(outcome.message)
+        elif not outcome.dropped:
             self.count(outcome)
         return outcome
+
+    def stop(self, why: str) -> None:
+        """The archive cannot be written: say so once, and end the crawl (``archive_unwritable``)."""
+        if not self.fatal:
+            self.fatal = why
+            logger.error("cannot write the archive %s: %s; the crawl stops", self.folder, why)
+            self.stats.set_value(R.stat("archive", "unwritable"), why)
+            close_crawl(self.crawler, "archive_unwritable")
 
     def count(self, outcome: Outcome) -> None:
         """The one mapping of an outcome to stats (its notes logged and counted)."""
@@ -339,12 +358,20 @@ class ArchiveSink:
         crawl = CrawlRecord(getattr(spider or self.crawler.spider, "name", "?"), self.started,
                             get(R.outcome_key(R.WRITTEN), 0), get(R.outcome_key(R.UPDATED), 0),
                             get(R.outcome_key(R.UNCHANGED), 0), get(R.stat("posts", "failed"), 0), reason)
+        writer_ok = self.backend is not None and not self.fatal
         if self.backend is not None:
-            self.backend.close(crawl if self.writes_archive else None)
-        elif self.writes_archive and not self.unusable:     # nothing was written: no writer was started
-            catalog = Catalog(self.folder)
             try:
-                catalog.record_crawl(crawl.spider, crawl.started, crawl.new, crawl.updated, crawl.unchanged,
-                                     crawl.failed, crawl.reason)
-            finally:
-                catalog.close()
+                self.backend.close(crawl if writer_ok and self.writes_archive else None)
+            except Exception as exc:  # noqa: BLE001 - the end of a crawl that could not write
+                logger.error("closing the archive: %s", exc)
+        if self.writes_archive and not writer_ok and not self.unusable:
+            # nothing was written (no writer started), or the writer stopped: the crawl is recorded here
+            try:
+                catalog = Catalog(self.folder)
+                try:
+                    catalog.record_crawl(crawl.spider, crawl.started, crawl.new, crawl.updated, crawl.unchanged,
+                                         crawl.failed, crawl.reason)
+                finally:
+                    catalog.close()
+            except (OSError, sqlite3.Error) as exc:
+                logger.error("could not record the crawl in the catalog: %s", exc)

@@ -6,12 +6,15 @@ stdlib's json and csv writers.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import html
+import io
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from newsarchive.core.mdsafe import md_text
@@ -129,13 +132,48 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
 
 
+STDOUT = Path("-")
+
+
+@contextlib.contextmanager
+def open_target(target: Path, binary: bool = False):
+    """The file an export writes: standard output for ``-``; else a temp file beside the target,
+    renamed over it only when the export is whole (and removed when it is not). Export replaces
+    nothing but a regular file: a folder, a link, a device or a pipe at ``target`` is refused."""
+    if target == STDOUT:
+        if binary:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+            return
+        text = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+        try:
+            yield text
+        finally:
+            text.flush()
+            text.detach()           # (sys.stdout keeps its buffer)
+        return
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise ExportError(f"{target} is not a regular file: export writes only a file it makes or replaces "
+                          "(use --to - for standard output)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(target)
+    try:
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
     """JSON Lines (UTF-8, unescaped) or CSV (UTF-8 with a BOM, so spreadsheet programs read the
     Chinese right), with the stdlib's json and csv writers: Scrapy's item exporters give the same
     bytes but spend ~100 µs an item serialising fields, a third of the whole export's time."""
-    tmp = _tmp(target)
     count = 0
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with open_target(target) as fh:
         if fmt == "jsonl":
             batch: list[str] = []
             for record, _, _ in records(folder, rows):
@@ -152,9 +190,6 @@ def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
             for record, _, _ in records(folder, rows):
                 writer.writerow(record)
                 count += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
     return count
 
 
@@ -285,9 +320,8 @@ def export_warc(folder: Path, rows, target: Path) -> int:
     from newsarchive.store.warc import H_KEY, H_ROLE, WARC_DIR, Writer, warc_files
 
     wanted = {row["info_code"] for row in rows}
-    tmp = _tmp(target)
     count = 0
-    with open(tmp, "wb") as out:
+    with open_target(target, binary=True) as out:
         writer = Writer(out, gzip=True)
         for path in warc_files(folder / WARC_DIR):
             with open(path, "rb") as fh:
@@ -301,26 +335,30 @@ def export_warc(folder: Path, rows, target: Path) -> int:
                             count += 1
                     elif record.rec_type == "request" and h.get_header("WARC-Concurrent-To") in keep_ids:
                         writer.write_record(record)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, target)
     return count
 
 
 def export(folder: str | Path, fmt: str, target: str | Path, since=None, until=None, categories=None) -> int:
+    from newsarchive.store.catalog import catalog_problem
+
     folder, target = Path(folder), Path(target)
+    if since and until and _check_date(since, "since") > _check_date(until, "until"):  # type: ignore[operator]
+        raise ExportError(f"--since {since} is after --until {until}")
+    problem = catalog_problem(folder)
+    if problem:
+        raise ExportError(problem)
     catalog = Catalog(folder, readonly=True)
     if catalog.db is None:
         raise ExportError(f"no archive in {folder} (no {Catalog.FILENAME})")
     rows = select(catalog, since, until, categories)
     try:
         if fmt in ("jsonl", "csv"):
-            target.parent.mkdir(parents=True, exist_ok=True)
             return export_lines(folder, rows, target, fmt)
         if fmt == "jekyll":
+            if target == STDOUT:
+                raise ExportError("a Jekyll site is a folder: --to takes one")
             return export_jekyll(folder, rows, target)
         if fmt == "warc":
-            target.parent.mkdir(parents=True, exist_ok=True)
             return export_warc(folder, list(rows), target)
         raise ExportError(f"unknown format {fmt!r}")
     finally:

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import CloseSpider
 
 from newsarchive.core.encoding import decode_html
 from newsarchive.core.extract import (
@@ -171,24 +170,35 @@ class MirrorSpider(scrapy.Spider):
         if is_share_url(url) or urlsplit(url).path.endswith("/NewsData/GetNewsText.do"):
             code = infocode_from_share_url(url)
             if code is None:
-                self.report.fail(url, "no valid infoCode in the share URL")
+                self._refuse(url, "no valid infoCode in the share URL")
+                return
+            if not self.share:
+                self._refuse(url, "a share URL, and --no-share says the share host is not contacted")
                 return
             parts = urlsplit(url)
             share_url = f"{parts.scheme}://{parts.netloc}{SHARE_PATH}?infoCode={code}"
             yield scrapy.Request(share_json_url(share_url), callback=self.parse_share_direct,
                                  errback=self.share_direct_failed, dont_filter=True,
-                                 meta={**meta, KEY: code, ROLE: "share_direct"}, cb_kwargs={"share_url": share_url})
+                                 meta={**meta, KEY: code, ROLE: "share_direct", "dont_obey_robotstxt": True},
+                                 cb_kwargs={"share_url": share_url})
             return
         found = self.sitemap.classify(url)
         if found is None:
-            self.report.fail(url, "not a share URL, nor a post or category page of the mirror "
-                                  f"{self.sitemap.site}")
+            self._refuse(url, f"not a share URL, nor a post or category page of the mirror {self.sitemap.site}")
             return
         kind, target = found
         if kind == "post":
             yield self._post(target, meta)
         else:
             yield self._listing(target, meta)
+
+    def _refuse(self, url: str, reason: str) -> None:
+        """A URL a person gave that is not fetched: in the report (the CLI prints it), and in the log
+        for ``scrapy crawl fetch``, which prints no report."""
+        self.report.fail(url, reason)
+        self.crawler.stats.inc_value("newsarchive/fetch/refused")
+        if not self.crawler.settings.getbool("NEWSARCHIVE_CLI_REPORT"):
+            self.logger.warning("not fetched %s: %s", url, reason)
 
     def _listing(self, url: str, meta: dict | None = None):
         return scrapy.Request(url, callback=self.parse_listing, errback=self.page_failed,
@@ -309,8 +319,11 @@ class MirrorSpider(scrapy.Spider):
                 # an unread page's key is a guess until the writer reads it: its share request is
                 # never filtered as a duplicate (the writer drops true duplicates, and counts them)
                 cb_kwargs={"item": item}, dont_filter=bool(origin or item.raw_page),
+                # (robots.txt is not asked of the share host: each share URL is a link the mirror
+                # publishes for its post, asked for once; a dead share host's robots.txt was a
+                # traceback on every crawl)
                 meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries,
-                      ROLE: "share", KEY: item.info_code, POST_URL: response.url},
+                      "dont_obey_robotstxt": True, ROLE: "share", KEY: item.info_code, POST_URL: response.url},
             )
         else:
             yield item
@@ -379,7 +392,7 @@ class MirrorSpider(scrapy.Spider):
         return apply_share(item, article)
 
     def _share_fallback(self, item, reason: str) -> None:
-        self.logger.info("share host failed for %s (%s): keeping the mirror's body", item.info_code, reason)
+        self.logger.debug("share host failed for %s (%s): keeping the mirror's body", item.info_code, reason)
         self.crawler.stats.inc_value("newsarchive/share/failed")
 
     def share_failed(self, failure):
@@ -426,5 +439,7 @@ class FetchSpider(MirrorSpider):
 
     def start_requests(self):
         if not self.urls:
-            raise CloseSpider("fetch needs urls")
+            self.logger.error("scrapy crawl fetch needs -a urls=URL[,URL…]: nothing to fetch")
+            self.crawler.stats.set_value("newsarchive/fetch/no_urls", 1)
+            return
         yield from super().start_requests()

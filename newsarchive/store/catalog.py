@@ -66,6 +66,34 @@ POST_FIELDS = ("info_code", "path", "sha256", "title", "date", "category", "tags
                "share_url", "body_source", "first_seen", "last_seen", "revisions", "location")
 
 
+def catalog_problem(folder: str | Path) -> str | None:
+    """Why the catalog of ``folder`` cannot be used as it is, in one line that says what to do, or
+    None. A catalog that is missing or empty while the archive holds posts is a lost catalog, not a
+    new one: a crawl never silently starts another (history and first-seen dates would be lost)."""
+    folder = Path(folder)
+    path = folder / Catalog.FILENAME
+    posts = folder / "_posts"
+    has_posts = posts.is_dir() and any(posts.glob("*.md"))
+    fix = "run `newsarchive verify --repair` (it keeps the damaged file aside)"
+    if not path.exists() or path.stat().st_size == 0:
+        if has_posts:
+            state = "missing" if not path.exists() else "empty"
+            return f"{path} is {state} but the archive holds posts: {fix}"
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            db.execute("SELECT 1 FROM posts LIMIT 1").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{path} is not a readable database ({exc}): {fix}"
+    if check != "ok":
+        return f"{path} is damaged ({check}): {fix}"
+    return None
+
+
 def now_text() -> str:
     return dt.datetime.now(BEIJING).isoformat(timespec="seconds")
 

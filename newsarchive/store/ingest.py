@@ -9,7 +9,9 @@ a note or an outcome counts as is spelt once, in :mod:`newsarchive.core.reasons`
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +26,9 @@ from newsarchive.store.files import ArchiveWriter
 from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, salvage
 
 logger = logging.getLogger(__name__)
+
+# a write that fails so has nothing to do with the post: no other post will be written either
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 @dataclass
@@ -49,6 +54,7 @@ class Outcome:
     date: str = ""
     category: str = ""
     tags: list[str] = field(default_factory=list)
+    fatal: bool = False     # the archive cannot be written at all (disk full, read-only, catalog broken)
 
     @property
     def dropped(self) -> bool:
@@ -126,9 +132,12 @@ class Archivist:
                            message=f"duplicate of {post.info_code} already handled in this crawl")
         try:
             status, target = self.writer.write_post(post, prepared.text, item.source_url)
-        except (OSError, ValueError) as exc:
-            return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR,
-                           message=f"could not write: {type(exc).__name__}: {exc}")
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            fatal = isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in FATAL_ERRNOS
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+            return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR, fatal=fatal,
+                           message=f"could not write{where}: {detail}")
         return Outcome.of(status, post, str(target))
 
     def capture_all(self, records: Iterable[WarcRecord], item: ArticleItem, key: str) -> None:

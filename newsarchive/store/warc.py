@@ -185,7 +185,7 @@ def salvage(folder: str | Path) -> int:
                     it.read_to_end(record)
                     good_end = it.get_record_offset() + it.get_record_length()
                     saved += 1
-            except Exception:
+            except Exception:  # noqa: BLE001 - a truncated tail is expected after kill -9
                 pass
         if good_end:
             with open(stale, "rb") as src, open(str(final) + ".salvage", "wb") as dst:
@@ -251,7 +251,7 @@ def iter_captures(paths, max_bytes: int = MAX_RECORD, problems: list[str] | None
                         continue
                     if cap is not None:
                         yield cap
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - warcio raises many kinds on a file that is not WARC
             if problems is not None:
                 problems.append(f"{Path(path).name}: unreadable from some point on ({type(exc).__name__}: "
                                 f"{str(exc)[:120]}); the records before it were read")
