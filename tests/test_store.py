@@ -14,7 +14,7 @@ from newsarchive.core.extract import SiteMap
 from newsarchive.core.items import ArticleItem
 from newsarchive.demo.mirrorgen import render_post_page, synthetic_posts
 from newsarchive.store.catalog import Catalog
-from newsarchive.store.ingest import Archivist, CrawlRecord
+from newsarchive.store.ingest import Archivist
 from newsarchive.store.warc import WarcRecord, iter_captures, warc_files
 
 pytestmark = pytest.mark.component
@@ -111,7 +111,6 @@ def test_writer_process_messages_are_dispatched_to_the_archivist(tmp_path):
         Answer,
         Capture,
         Close,
-        CrawlDone,
         Failure,
         Ingest,
         Ready,
@@ -132,7 +131,6 @@ def test_writer_process_messages_are_dispatched_to_the_archivist(tmp_path):
         parent.send(Ingest(1, vars(item).copy(), [_record(item)]))
         parent.send(Capture(WarcRecord(SITE, [], "200 OK", [], b"<html></html>", "home")))
         parent.send(Failure(SITE + "gone.html", None, "HTTP 404", True))
-        parent.send(CrawlDone(CrawlRecord("mirror", "2026-09-01T08:00:00+08:00", 1, 0, 0, 0, "finished")))
         parent.send(Close(2))
         answers = [parent.recv(), parent.recv()]
     finally:
@@ -143,7 +141,6 @@ def test_writer_process_messages_are_dispatched_to_the_archivist(tmp_path):
     assert answers[1] == Answer(2, None)
     catalog = Catalog(tmp_path / "a", readonly=True)
     assert catalog.known(POSTS[0].info_code) and SITE + "gone.html" in catalog.permanent_failures()
-    assert [r[0] for r in catalog.conn.execute("SELECT reason FROM crawls")] == ["finished"]
     roles = [c.role for c in iter_captures(warc_files(tmp_path / "a" / "warc"))]
     assert sorted(roles) == ["home", "post"]
 
@@ -242,4 +239,4 @@ def test_capture_stages_post_records_and_holds_listings_until_something_is_writt
     for i in range(ArchiveSink.HOLD_MAX):      # bounded: past HOLD_MAX the backend starts and writes
         respond(SITE + f"category/p{i}.html", {ROLE: "listing"})
     assert sink.backend is not None and sink.held == []
-    sink.backend.close(None)
+    sink.backend.close()

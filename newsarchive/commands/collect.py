@@ -1,7 +1,7 @@
 """``newsarchive collect``: the one writer for Redis workers without the archive's disk."""
 from __future__ import annotations
 
-from newsarchive.commands.common import EX_OK
+from newsarchive.commands.common import EX_OK, check_redis
 
 
 def add_parser(sub, parents) -> None:
@@ -15,6 +15,7 @@ def add_parser(sub, parents) -> None:
 
 
 def cmd_collect(args) -> int:
+    check_redis(args.redis)
     from newsarchive.distributed.collect import collect
 
     counts = collect(args.redis, args.output or "output", follow=args.follow, idle=args.idle,

@@ -86,6 +86,7 @@ def cmd_crawl(args) -> int:
         return crawl_jobs(args)
     site = args.site
     settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_SITE=site,
+                               NEWSARCHIVE_CLI_REPORT=True,
                                NEWSARCHIVE_SHARE=False if args.no_share else None,
                                NEWSARCHIVE_REFRESH=True if getattr(args, "refresh", False) else None,
                                NEWSARCHIVE_STATS_FILE=args.stats_file)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from newsarchive.commands.common import EX_OK, CommandError
+from newsarchive.commands.common import EX_DATAERR, EX_OK, EX_USAGE, CommandError
 
 
 def add_parser(sub, parents) -> None:
@@ -18,9 +18,30 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=cmd_export)
 
 
+def check_dates(args) -> None:
+    """``--since`` / ``--until``: dates, in order (usage errors)."""
+    import datetime as dt
+
+    dates = {}
+    for name in ("since", "until"):
+        value = getattr(args, name, None)
+        if value is not None:
+            try:
+                dates[name] = dt.date.fromisoformat(value)
+            except ValueError:
+                raise CommandError(f"--{name} takes a date YYYY-MM-DD, got {value!r}", EX_USAGE) from None
+    if len(dates) == 2 and dates["since"] > dates["until"]:
+        raise CommandError(f"--since {args.since} is after --until {args.until}", EX_USAGE)
+
+
 def cmd_export(args) -> int:
     from newsarchive.offline.export import ExportError, export
+    from newsarchive.store.catalog import catalog_problem
 
+    check_dates(args)
+    problem = catalog_problem(args.output or "output")
+    if problem:
+        raise CommandError(problem, EX_DATAERR)
     try:
         n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
     except (ExportError, OSError) as exc:

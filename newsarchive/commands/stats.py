@@ -1,7 +1,7 @@
 """``newsarchive stats``: what the archive holds."""
 from __future__ import annotations
 
-from newsarchive.commands.common import EX_OK, CommandError
+from newsarchive.commands.common import EX_DATAERR, EX_OK, CommandError
 
 
 def add_parser(sub, parents) -> None:
@@ -17,5 +17,7 @@ def cmd_stats(args) -> int:
         s = archive_stats(args.output or "output")
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from None
+    except ValueError as exc:           # a damaged catalog: what to do is in the message
+        raise CommandError(str(exc), EX_DATAERR) from None
     print(to_json(s) if args.json else render_table(s))
     return EX_OK

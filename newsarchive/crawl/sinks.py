@@ -39,7 +39,7 @@ class Backend(Protocol):
     def ingest(self, item: ArticleItem, records: list[WarcRecord]) -> Any: ...   # Outcome or its Deferred
     def capture(self, record: WarcRecord) -> None: ...
     def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None: ...
-    def close(self, crawl: CrawlRecord | None) -> None: ...
+    def close(self) -> None: ...
 
 
 def _archivist_options(settings) -> dict:
@@ -78,12 +78,8 @@ class LocalBackend:
     def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
         self.archivist.failure(url, info_code, reason, permanent)
 
-    def close(self, crawl: CrawlRecord | None) -> None:
-        try:
-            if crawl is not None:
-                self.archivist.crawl_done(crawl)
-        finally:
-            self.archivist.close()
+    def close(self) -> None:
+        self.archivist.close()
 
 
 class ProcessBackend:
@@ -111,11 +107,7 @@ class ProcessBackend:
 
         self.proc.send(Failure(url, info_code, reason, permanent))
 
-    def close(self, crawl: CrawlRecord | None) -> None:
-        from newsarchive.crawl.writerproc import CrawlDone
-
-        if crawl is not None:
-            self.proc.send(CrawlDone(crawl))
+    def close(self) -> None:
         self.proc.close()
 
 
@@ -140,7 +132,7 @@ class RedisPushBackend:
     def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
         pass                        # a worker without the archive keeps no failure list
 
-    def close(self, crawl: CrawlRecord | None) -> None:
+    def close(self) -> None:
         pass
 
 
@@ -170,7 +162,7 @@ class StdoutBackend:
     def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
         pass
 
-    def close(self, crawl: CrawlRecord | None) -> None:
+    def close(self) -> None:
         pass
 
 
@@ -233,6 +225,9 @@ class ArchiveSink:
         self.staged: dict[str, list[WarcRecord]] = {}
         self.staged_bytes = 0
         self.started = now_text()
+        self.crawl_id: int | None = None
+        # the newsarchive command says why a crawl failed in its last line; scrapy crawl has the log
+        self.report_level = logging.INFO if self.settings.getbool("NEWSARCHIVE_CLI_REPORT") else logging.ERROR
         self.unusable = ""              # why the archive folder cannot be used, if it cannot
         self.fatal = ""                 # why the archive stopped taking posts, if it did
         self.sitemap: SiteMap | None = None
@@ -265,10 +260,13 @@ class ArchiveSink:
             try:
                 check_folder(self.folder)
             except UnsafeArchive as exc:
-                logger.error("%s", exc)
+                logger.log(self.report_level, "%s", exc)
                 self.unusable = str(exc)
                 self.stats.set_value(R.stat("archive", "unusable"), str(exc))
                 close_crawl(self.crawler, "archive_unusable")
+                return
+            name = getattr(spider or self.crawler.spider, "name", "?")
+            self.crawl_id = self._catalog_crawl(lambda c: c.start_crawl(name, self.started))
 
     def _backend(self) -> Backend:
         if self.backend is None:
@@ -300,7 +298,7 @@ class ArchiveSink:
         """The archive cannot be written: say so once, and end the crawl (``archive_unwritable``)."""
         if not self.fatal:
             self.fatal = why
-            logger.error("cannot write the archive %s: %s; the crawl stops", self.folder, why)
+            logger.log(self.report_level, "cannot write the archive %s: %s; the crawl stops", self.folder, why)
             self.stats.set_value(R.stat("archive", "unwritable"), why)
             close_crawl(self.crawler, "archive_unwritable")
 
@@ -357,21 +355,27 @@ class ArchiveSink:
         get = self.stats.get_value
         crawl = CrawlRecord(getattr(spider or self.crawler.spider, "name", "?"), self.started,
                             get(R.outcome_key(R.WRITTEN), 0), get(R.outcome_key(R.UPDATED), 0),
-                            get(R.outcome_key(R.UNCHANGED), 0), get(R.stat("posts", "failed"), 0), reason)
-        writer_ok = self.backend is not None and not self.fatal
+                            get(R.outcome_key(R.UNCHANGED), 0), get(R.stat("posts", "failed"), 0), reason,
+                            get(R.stat("posts", "found"), 0))
         if self.backend is not None:
             try:
-                self.backend.close(crawl if writer_ok and self.writes_archive else None)
+                self.backend.close()
             except Exception as exc:  # noqa: BLE001 - the end of a crawl that could not write
                 logger.error("closing the archive: %s", exc)
-        if self.writes_archive and not writer_ok and not self.unusable:
-            # nothing was written (no writer started), or the writer stopped: the crawl is recorded here
+        if self.writes_archive and not self.unusable:
+            self._catalog_crawl(lambda c: c.finish_crawl(self.crawl_id, crawl.spider, crawl.started, crawl.new,
+                                                         crawl.updated, crawl.unchanged, crawl.failed, crawl.reason,
+                                                         crawl.found))
+
+    def _catalog_crawl(self, write) -> Any:
+        """The crawl's own row in the catalog, written from this process (it is there also when the
+        writer process is gone, and updated in place at the end: no new page on a full disk)."""
+        try:
+            catalog = Catalog(self.folder)
             try:
-                catalog = Catalog(self.folder)
-                try:
-                    catalog.record_crawl(crawl.spider, crawl.started, crawl.new, crawl.updated, crawl.unchanged,
-                                         crawl.failed, crawl.reason)
-                finally:
-                    catalog.close()
-            except (OSError, sqlite3.Error) as exc:
-                logger.error("could not record the crawl in the catalog: %s", exc)
+                return write(catalog)
+            finally:
+                catalog.close()
+        except (OSError, sqlite3.Error) as exc:
+            logger.error("could not record the crawl in the catalog: %s", exc)
+            return None

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from newsarchive.store.ingest import CrawlRecord, Outcome
+from newsarchive.store.ingest import Outcome
 from newsarchive.store.warc import WarcRecord
 
 logger = logging.getLogger(__name__)
@@ -46,11 +46,6 @@ class Failure:
     info_code: str | None
     reason: str
     permanent: bool
-
-
-@dataclass
-class CrawlDone:
-    record: CrawlRecord
 
 
 @dataclass
@@ -102,7 +97,6 @@ def _serve(conn, config: WriterConfig) -> None:
         Ingest: lambda m: conn.send(Answer(m.ident, archivist.ingest(ArticleItem(**m.item), m.records))),
         Capture: lambda m: archivist.capture(m.record),
         Failure: lambda m: archivist.failure(m.url, m.info_code, m.reason, m.permanent),
-        CrawlDone: lambda m: archivist.crawl_done(m.record),
     }
     try:
         while True:
@@ -113,9 +107,18 @@ def _serve(conn, config: WriterConfig) -> None:
             if isinstance(msg, Close):
                 conn.send(Answer(msg.ident, None))
                 break
-            handlers[type(msg)](msg)
+            try:
+                handlers[type(msg)](msg)
+            except Exception as exc:  # noqa: BLE001 - the crawl hears of it as a failed write, not a crash
+                archivist.broken = archivist.broken or f"the archive writer failed: {type(exc).__name__}: {exc}"
+                if isinstance(msg, Ingest):
+                    conn.send(Answer(msg.ident, Outcome("dropped", reason="write_error", message=archivist.broken,
+                                                        fatal=True)))
     finally:
-        archivist.close()
+        try:
+            archivist.close()
+        except Exception as exc:  # noqa: BLE001 - a full disk at the very end: the next run salvages
+            logger.error("closing the archive: %s", exc)
         conn.close()
 
 
@@ -198,7 +201,7 @@ class WriterProcess:
         self.outbox.put(Ingest(ident, fields, records))
         return d
 
-    def send(self, message: Capture | Failure | CrawlDone) -> None:
+    def send(self, message: Capture | Failure) -> None:
         if not self.closed:
             self.outbox.put(message)
 

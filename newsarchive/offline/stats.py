@@ -9,7 +9,12 @@ from newsarchive.store.warc import WARC_DIR, warc_files
 
 
 def archive_stats(folder: str | Path, last: int = 5) -> dict:
+    from newsarchive.store.catalog import catalog_problem
+
     folder = Path(folder)
+    problem = catalog_problem(folder)
+    if problem:
+        raise ValueError(problem)
     catalog = Catalog(folder, readonly=True)
     if catalog.db is None:
         raise FileNotFoundError(f"no archive in {folder} (no {Catalog.FILENAME})")

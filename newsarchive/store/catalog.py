@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS crawls (
     updated   INTEGER,
     unchanged INTEGER,
     failed    INTEGER,
-    reason    TEXT
+    reason    TEXT,
+    found     INTEGER
 );
 """
 
@@ -114,6 +115,9 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(crawls)")}
+        if "found" not in columns:      # a catalog made before crawls counted the posts they found
+            self.db.execute("ALTER TABLE crawls ADD COLUMN found INTEGER")
         self.db.commit()
         self.db.execute("PRAGMA busy_timeout=10000")
 
@@ -220,12 +224,24 @@ class Catalog:
         )
         self.conn.commit()
 
-    def record_crawl(self, spider: str, started: str, new: int, updated: int, unchanged: int, failed: int,
-                     reason: str) -> None:
-        """One finished crawl, in one go (the writer process learns of it at the end)."""
-        self.conn.execute("INSERT INTO crawls (spider, started, finished, new, updated, unchanged, failed, reason) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (spider, started, now_text(), new, updated, unchanged,
-                                                            failed, reason))
+    def start_crawl(self, spider: str, started: str) -> int:
+        """A crawl's row, made when it starts: a crawl killed on the way is there too, unfinished."""
+        cur = self.conn.execute("INSERT INTO crawls (spider, started) VALUES (?, ?)", (spider, started))
+        self.conn.commit()
+        return int(cur.lastrowid or 0)
+
+    def finish_crawl(self, crawl_id: int | None, spider: str, started: str, new: int, updated: int,
+                     unchanged: int, failed: int, reason: str, found: int = 0) -> None:
+        """The end of a crawl, with its reason (``finished``, ``archive_unwritable``, …). Updating the row
+        made at the start needs no new page of the file, so it is written even on a full disk."""
+        values = (now_text(), new, updated, unchanged, failed, reason, found)
+        if crawl_id and self.conn.execute("UPDATE crawls SET finished = ?, new = ?, updated = ?, unchanged = ?, "
+                                          "failed = ?, reason = ?, found = ? WHERE id = ?",
+                                          (*values, crawl_id)).rowcount:
+            self.conn.commit()
+            return
+        self.conn.execute("INSERT INTO crawls (spider, started, finished, new, updated, unchanged, failed, reason, "
+                          "found) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (spider, started, *values))
         self.conn.commit()
 
     def move(self, info_code: str, location: str) -> None:

@@ -95,6 +95,7 @@ class Archivist:
         # per-crawl dedupe, on the key the full reading gives (a quick look's key is a guess a page
         # could forge): the first article to claim an infoCode is written, later ones are duplicates
         self.claimed: set[str] = set()
+        self.broken = ""            # why nothing more can be written, once that is so
         self.claim = claim or self._claim_here
         self.site_base = site_base
         self.sitemap = sitemap
@@ -116,6 +117,8 @@ class Archivist:
 
     def ingest(self, item: ArticleItem, records: Iterable[WarcRecord] = (), now: dt.datetime | None = None) -> Outcome:
         """The one build → render → write of a post, with its page's and share answer's records."""
+        if self.broken:
+            return Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, message=self.broken, fatal=True)
         try:
             prepared = prepare(item, self.site_base, self.sitemap, now)
         except PostError as exc:
@@ -149,20 +152,21 @@ class Archivist:
             self.capture(rec)
 
     def capture(self, record: WarcRecord) -> None:
-        if self.warc is not None:
-            self.warc.write_record(record)
+        if self.warc is not None and not self.broken:
+            try:
+                self.warc.write_record(record)
+            except OSError as exc:      # no capture can be written: no post either (the crawl stops)
+                self.broken = f"could not write the WARC captures: {exc.strerror or exc}"
 
     def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
         self.catalog.record_failure(url, info_code, reason, permanent)
-
-    def crawl_done(self, record: CrawlRecord) -> None:
-        self.catalog.record_crawl(record.spider, record.started, record.new, record.updated, record.unchanged,
-                                  record.failed, record.reason)
 
     def close(self) -> None:
         try:
             if self.warc is not None:
                 self.warc.close()
+        except OSError:
+            pass                    # (a full disk: the unfinished file is salvaged by the next run)
         finally:
             self.writer.close()
 
@@ -178,3 +182,4 @@ class CrawlRecord:
     unchanged: int
     failed: int
     reason: str
+    found: int = 0
