@@ -84,6 +84,7 @@ EXTENSIONS = {
     "newsarchive.crawl.extensions.ShareHostReport": 515,
     "newsarchive.crawl.capture.WarcCapture": 520,
     "newsarchive.distributed.components.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL
+    "newsarchive.crawl.monitoring.Monitoring": 900,            # Spidermon monitors at the end of a crawl
 }
 # Redis mode is an add-on: with NEWSARCHIVE_REDIS_URL set (by the CLI, `scrapy crawl -s` or a
 # Scrapyd job), it puts the scheduler and dupefilter on Redis; without it, it is off
@@ -123,4 +124,15 @@ NEWSARCHIVE_REDIS_HEARTBEAT = 2.0             # a worker silent for 5 heartbeats
 NEWSARCHIVE_WRITER_PROCESS = True             # normalise + write posts and WARC in a second process
 NEWSARCHIVE_SINK = "auto"                     # process, local, redis, stdout; auto: from the settings above
 NEWSARCHIVE_SINKS: dict[str, str] = {}        # more sinks, name -> class path (see crawl/sinks.py)
+# monitoring (Spidermon; crawl/monitoring.py): the monitors, their thresholds and where they report
+NEWSARCHIVE_MONITOR = True
+NEWSARCHIVE_MIRROR_RETENTION = "3d"           # how long the mirror keeps a post: the alarm sounds at half
+# the share host is often down (the mirror's body is kept then): the rate is reported, and fails the
+# monitor only above this (1.0: never; set 0.5, say, to be told when the originals stop coming)
+NEWSARCHIVE_MONITOR_SHARE_FAILURE_RATE = 1.0
+NEWSARCHIVE_MONITOR_MAX_EXTRACTION_FAILURES = 5  # post pages that hold no article (or 10% of them)
+NEWSARCHIVE_MONITOR_WEBHOOK = ""              # a URL that gets the report (JSON POST) when a monitor fails
+NEWSARCHIVE_MONITOR_REPORT = ""               # the JSON report (default: <archive>/monitor-report.json)
+SPIDERMON_MAX_ERRORS = 20
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished", "shutdown"]
 NEWSARCHIVE_SHARD = ""                        # "i/N": this process crawls categories with crc32 % N == i

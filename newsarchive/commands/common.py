@@ -100,6 +100,23 @@ def _loggers_at_handler_level(settings) -> None:
     if isinstance(level, int) and level > logging.DEBUG:
         for name in ("scrapy", "newsarchive"):
             logging.getLogger(name).setLevel(level)
+    if isinstance(level, int) and level > logging.INFO:     # not --log / -v: no traceback reaches a person
+        _records_without_tracebacks()
+
+
+def _records_without_tracebacks() -> None:
+    """Scrapy's errors keep their one line (a dead mirror's robots.txt, a refused connection) and lose
+    the traceback, which a person did not ask for (``--log`` or ``-v`` shows it). Done where records
+    are made: Scrapy re-installs its log handler for each crawler."""
+    make = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = make(*args, **kwargs)
+        if record.exc_info and record.levelno < logging.CRITICAL:
+            record.exc_info = None
+        return record
+
+    logging.setLogRecordFactory(factory)
 
 
 def run_spider(settings, spider_name: str, **kwargs):

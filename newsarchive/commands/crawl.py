@@ -61,7 +61,9 @@ REASON_TEXT = {"archive_unwritable": "the archive could not be written",
 
 def crawl_status(stats: dict, site: str, redis: bool = False) -> tuple[int, str]:
     """The exit status of a finished crawl and, when it is not 0, the one line that says why."""
-    reason = stats.get("finish_reason", "?")
+    reason = stats.get("newsarchive/crawl/result") or stats.get("finish_reason", "?")
+    if reason == "mirror_unreachable":
+        return EX_FAILED, f"no page of {site} could be read"
     status = EXIT_FOR_REASON.get(reason, EX_FAILED)
     if status:
         why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or ""
@@ -75,6 +77,8 @@ def crawl_status(stats: dict, site: str, redis: bool = False) -> tuple[int, str]
     failed = stats.get("newsarchive/posts/failed", 0)
     if failed:
         return EX_FAILED, f"{failed} post(s) could not be archived (newsarchive stats lists them)"
+    if stats.get("newsarchive/monitors/failed"):
+        return EX_FAILED, f"a monitor failed: {stats.get('newsarchive/monitors/failures')}"
     return EX_OK, ""
 
 

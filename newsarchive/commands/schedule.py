@@ -67,6 +67,7 @@ archive.sqlite3-*
 archive.sqlite3.damaged-*
 warc/
 .tmp-*
+monitor-report.json
 """
 
 

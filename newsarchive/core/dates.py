@@ -84,3 +84,12 @@ def date_from_infocode(code: str) -> dt.datetime | None:
 def format_date(value: dt.datetime) -> str:
     """``2021-12-24 11:18:57 +0800``: the front matter form, always in Beijing time."""
     return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S +0800")
+
+
+def parse_duration(value) -> float:
+    """``3d``, ``36h``, ``90m``, ``600s`` or a number of seconds → seconds; ValueError otherwise."""
+    text = str(value).strip().lower()
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)

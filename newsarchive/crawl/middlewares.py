@@ -3,6 +3,7 @@ fingerprinter, the proxy middleware and the meta-refresh middleware."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 from urllib.request import proxy_bypass
@@ -41,6 +42,10 @@ class Fingerprinter(RequestFingerprinter):
         return fp
 
 
+# Scrapy 2.14+ deprecates the ``spider`` argument of middleware methods (and warns when it is given)
+_SPIDER_OPTIONAL = inspect.signature(HttpProxyMiddleware.process_request).parameters["spider"].default is None
+
+
 class ProxyMiddleware(HttpProxyMiddleware):
     """Scrapy's HttpProxyMiddleware (``http_proxy``, ``https_proxy``, ``no_proxy`` as Scrapy reads
     them), with the ``no_proxy`` verdict remembered per host: urllib's ``proxy_bypass`` scans the
@@ -52,7 +57,7 @@ class ProxyMiddleware(HttpProxyMiddleware):
 
     def process_request(self, request, spider=None):
         if "proxy" in request.meta or not self.proxies:
-            return super().process_request(request, spider)
+            return super().process_request(request, *(() if _SPIDER_OPTIONAL else (spider,)))
         parsed = urlparse_cached(request)
         scheme, host = parsed.scheme, parsed.hostname
         creds = proxy_url = used = None

@@ -226,6 +226,7 @@ class ArchiveSink:
         self.staged_bytes = 0
         self.started = now_text()
         self.crawl_id: int | None = None
+        self.own_catalog: Catalog | None = None
         # the newsarchive command says why a crawl failed in its last line; scrapy crawl has the log
         self.report_level = logging.INFO if self.settings.getbool("NEWSARCHIVE_CLI_REPORT") else logging.ERROR
         self.unusable = ""              # why the archive folder cannot be used, if it cannot
@@ -353,6 +354,10 @@ class ArchiveSink:
         if self.staged:
             self._flush_staged()
         get = self.stats.get_value
+        pages = sum(get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings", "posts"))
+        if reason == "finished" and not pages and get("newsarchive/pages/failed", 0):
+            reason = "mirror_unreachable"   # Scrapy finished, but with nothing read: not a good crawl
+        self.stats.set_value(R.stat("crawl", "result"), reason)
         crawl = CrawlRecord(getattr(spider or self.crawler.spider, "name", "?"), self.started,
                             get(R.outcome_key(R.WRITTEN), 0), get(R.outcome_key(R.UPDATED), 0),
                             get(R.outcome_key(R.UNCHANGED), 0), get(R.stat("posts", "failed"), 0), reason,
@@ -365,17 +370,20 @@ class ArchiveSink:
         if self.writes_archive and not self.unusable:
             self._catalog_crawl(lambda c: c.finish_crawl(self.crawl_id, crawl.spider, crawl.started, crawl.new,
                                                          crawl.updated, crawl.unchanged, crawl.failed, crawl.reason,
-                                                         crawl.found))
+                                                         crawl.found), last=True)
 
-    def _catalog_crawl(self, write) -> Any:
-        """The crawl's own row in the catalog, written from this process (it is there also when the
-        writer process is gone, and updated in place at the end: no new page on a full disk)."""
+    def _catalog_crawl(self, write, last: bool = False) -> Any:
+        """The crawl's own row in the catalog, written from this process with a connection held for
+        the whole crawl: the row is there also when the writer process is gone, and it is updated in
+        place at the end, in the WAL the open connection keeps — so even on a full disk."""
         try:
-            catalog = Catalog(self.folder)
-            try:
-                return write(catalog)
-            finally:
-                catalog.close()
+            if self.own_catalog is None:
+                self.own_catalog = Catalog(self.folder)
+            return write(self.own_catalog)
         except (OSError, sqlite3.Error) as exc:
-            logger.error("could not record the crawl in the catalog: %s", exc)
+            logger.log(self.report_level, "could not record the crawl in the catalog: %s", exc)
             return None
+        finally:
+            if last and self.own_catalog is not None:
+                self.own_catalog.close()
+                self.own_catalog = None

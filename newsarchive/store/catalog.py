@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS crawls (
     reason    TEXT,
     found     INTEGER
 );
+CREATE TABLE IF NOT EXISTS monitor_results (
+    crawl_id  INTEGER NOT NULL,
+    monitor   TEXT NOT NULL,
+    passed    INTEGER NOT NULL,
+    message   TEXT NOT NULL
+);
 """
 
 POST_FIELDS = ("info_code", "path", "sha256", "title", "date", "category", "tags", "source_url",
@@ -242,6 +248,13 @@ class Catalog:
             return
         self.conn.execute("INSERT INTO crawls (spider, started, finished, new, updated, unchanged, failed, reason, "
                           "found) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (spider, started, *values))
+        self.conn.commit()
+
+    def record_monitors(self, crawl_id: int, passed: list[str], failed: list[dict]) -> None:
+        """The monitors' verdicts on a crawl (``crawl.monitors.SaveResults``)."""
+        rows = [(crawl_id, name, 1, "") for name in passed] + \
+               [(crawl_id, f["monitor"], 0, f["message"]) for f in failed]
+        self.conn.executemany("INSERT INTO monitor_results VALUES (?, ?, ?, ?)", rows)
         self.conn.commit()
 
     def move(self, info_code: str, location: str) -> None:
