@@ -47,6 +47,10 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 COOKIES_ENABLED = False
 LOG_LEVEL = "INFO"
+# a page cut short is retried from its callback with Scrapy's get_retry_request, which carries the
+# retry count and proxy keys on purpose: Scrapy 2.19's meta-copy detector would warn of every crawl
+META_COPY_WARN_SKIP_KEYS = ["retry_times", "download_latency", "_scheme_proxy", "_auth_proxy", "redirect_urls",
+                            "redirect_times", "redirect_ttl", "redirect_reasons"]
 LOG_DATEFORMAT = "%Y-%m-%d %H:%M:%S%z"        # times in logs carry their zone
 FEED_EXPORT_ENCODING = "utf-8"
 

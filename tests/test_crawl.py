@@ -233,7 +233,9 @@ def test_pages_read_by_the_writer_process_fail_drop_and_rest_like_pages_read_in_
     out, stats_file = tmp_path / "archive", tmp_path / "s.json"
     with MockServer(folder) as server:
         result = run_cli("crawl", "--site", server.url, "--output", out, "--stats-file", stats_file, server=server)
-        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.returncode == 1, result.stderr[-2000:]             # one post failed, and it says so
+        assert result.stderr.strip().splitlines()[-1] == ("newsarchive crawl: 1 post(s) could not be archived "
+                                                          "(newsarchive stats lists them)")
         stats = json.loads(stats_file.read_text())
         again = run_cli("crawl", "--site", server.url, "--output", out, "--stats-file", tmp_path / "s2.json",
                         server=server)

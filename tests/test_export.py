@@ -65,7 +65,7 @@ def test_filters_combine(crawled, tmp_path):
     assert got == {p.info_code for p in posts if p.category == cat and p.date.strftime("%Y-%m-%d") == day}
     assert 0 < len(got) < 36
     bad = run_cli("export", "--output", out, "--format", "jsonl", "--to", target, "--since", "yesterday")
-    assert bad.returncode == 1 and "--since takes a date" in bad.stderr
+    assert bad.returncode == 2 and "--since takes a date" in bad.stderr          # a usage error
 
 
 def test_csv_opens_as_a_spreadsheet_would(crawled, tmp_path):

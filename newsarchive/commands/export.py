@@ -9,9 +9,10 @@ from newsarchive.commands.common import EX_DATAERR, EX_OK, EX_USAGE, CommandErro
 
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("export", parents=parents, help="export the archive as jsonl, csv, a Jekyll site or WARC")
-    p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc"], help="what to write")
+    p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc", "site"],
+                   help="what to write (site: a static site with search, for reading)")
     p.add_argument("--to", required=True, type=Path, metavar="PATH",
-                   help="the file to write (- for standard output), or the folder for jekyll")
+                   help="the file to write (- for standard output), or the folder for jekyll and site")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="posts on or after this Beijing date")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="posts on or before this Beijing date")
     p.add_argument("--category", action="extend", nargs="+", metavar="SLUG", help="only these categories")

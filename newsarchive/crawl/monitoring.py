@@ -39,11 +39,13 @@ def archive_context(folder, crawl_id: int | None, now: dt.datetime | None = None
         if catalog.db is None:
             return out
         rows = catalog.conn.execute(
-            "SELECT id, finished, found FROM crawls WHERE reason = 'finished' ORDER BY id DESC LIMIT ?",
-            (last + 1,)).fetchall()
+            "SELECT id, finished, found, scope FROM crawls WHERE reason = 'finished' ORDER BY id DESC LIMIT ?",
+            (4 * last,)).fetchall()
     finally:
         catalog.close()
-    out["previous_found"] = [found for i, _, found in rows if i != crawl_id and found is not None][:last]
+    # posts found are compared between crawls of the whole mirror only
+    out["previous_found"] = [found for i, _, found, scope in rows
+                             if i != crawl_id and found is not None and scope == "full"][:last]
     if rows and rows[0][1]:
         out["last_success"] = dt.datetime.fromisoformat(rows[0][1])
     return out

@@ -226,6 +226,7 @@ class ArchiveSink:
         self.staged_bytes = 0
         self.started = now_text()
         self.crawl_id: int | None = None
+        self.scope = "full"
         self.own_catalog: Catalog | None = None
         # the newsarchive command says why a crawl failed in its last line; scrapy crawl has the log
         self.report_level = logging.INFO if self.settings.getbool("NEWSARCHIVE_CLI_REPORT") else logging.ERROR
@@ -266,8 +267,13 @@ class ArchiveSink:
                 self.stats.set_value(R.stat("archive", "unusable"), str(exc))
                 close_crawl(self.crawler, "archive_unusable")
                 return
-            name = getattr(spider or self.crawler.spider, "name", "?")
-            self.crawl_id = self._catalog_crawl(lambda c: c.start_crawl(name, self.started))
+            spider = spider or self.crawler.spider
+            name = getattr(spider, "name", "?")
+            partial = bool(getattr(spider, "categories", None) or getattr(spider, "urls", None)
+                           or self.settings.get("NEWSARCHIVE_SHARD") or self.settings.get("NEWSARCHIVE_REDIS_URL"))
+            self.scope = "partial" if partial else "full"
+            self.stats.set_value(R.stat("crawl", "scope"), self.scope)
+            self.crawl_id = self._catalog_crawl(lambda c: c.start_crawl(name, self.started, self.scope))
 
     def _backend(self) -> Backend:
         if self.backend is None:

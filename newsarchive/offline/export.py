@@ -360,6 +360,12 @@ def export(folder: str | Path, fmt: str, target: str | Path, since=None, until=N
             return export_jekyll(folder, rows, target)
         if fmt == "warc":
             return export_warc(folder, list(rows), target)
+        if fmt == "site":
+            from newsarchive.offline.site import export_site
+
+            if target == STDOUT:
+                raise ExportError("a site is a folder: --to takes one")
+            return export_site(folder, rows, target)
         raise ExportError(f"unknown format {fmt!r}")
     finally:
         catalog.close()

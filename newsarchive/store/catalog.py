@@ -59,8 +59,18 @@ CREATE TABLE IF NOT EXISTS crawls (
     unchanged INTEGER,
     failed    INTEGER,
     reason    TEXT,
-    found     INTEGER
+    found     INTEGER,
+    scope     TEXT
 );
+CREATE TABLE IF NOT EXISTS search_docs (
+    id        INTEGER PRIMARY KEY,
+    info_code TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    sha256    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_docs_code ON search_docs (info_code, kind);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(title, body, content='',
+                                                          tokenize='unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS monitor_results (
     crawl_id  INTEGER NOT NULL,
     monitor   TEXT NOT NULL,
@@ -101,6 +111,11 @@ def catalog_problem(folder: str | Path) -> str | None:
     return None
 
 
+def shown(row: dict) -> str:
+    """What a post's page shows beside its title and body: its date (Beijing time) and its tags."""
+    return f"{(row.get('date') or '')[:19]} tags: {row.get('tags') or ''}"
+
+
 def now_text() -> str:
     return dt.datetime.now(BEIJING).isoformat(timespec="seconds")
 
@@ -112,6 +127,7 @@ class Catalog:
         self.folder = Path(folder)
         self.path = self.folder / self.FILENAME
         self.readonly = readonly
+        self.search = True              # the writer keeps the search index in step (NEWSARCHIVE_SEARCH_INDEX)
         self.db: sqlite3.Connection | None = None
         if readonly:
             self._connect_readonly()
@@ -122,8 +138,9 @@ class Catalog:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(crawls)")}
-        if "found" not in columns:      # a catalog made before crawls counted the posts they found
-            self.db.execute("ALTER TABLE crawls ADD COLUMN found INTEGER")
+        for column in ("found", "scope"):   # a catalog made before crawls recorded these
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE crawls ADD COLUMN {column} {'INTEGER' if column == 'found' else 'TEXT'}")
         self.db.commit()
         self.db.execute("PRAGMA busy_timeout=10000")
 
@@ -190,7 +207,8 @@ class Catalog:
             yield dict(zip(POST_FIELDS, row))
 
     # -- writing (the writer pipeline only) -------------------------------------------------
-    def record_post(self, row: dict, previous: dict | None, old_text: str | None = None) -> None:
+    def record_post(self, row: dict, previous: dict | None, old_text: str | None = None,
+                    text: str | None = None) -> None:
         stamp = now_text()
         if previous is None:
             self.conn.execute(
@@ -209,8 +227,34 @@ class Catalog:
                 f"UPDATE posts SET {', '.join(f'{f} = ?' for f in POST_FIELDS[1:])} WHERE info_code = ?",
                 (*tuple(values[f] for f in POST_FIELDS[1:]), row["info_code"]),
             )
+        if self.search:
+            self.index_post(row["info_code"], row["sha256"], row.get("title") or "", text, shown(row))
         self.conn.execute("DELETE FROM failures WHERE info_code = ?", (row["info_code"],))
         self.conn.commit()
+
+    # -- the search index (FTS5, contentless: the text itself is the post files') ----------------
+    def index_post(self, info_code: str, sha256: str, title: str, text: str | None, extra: str = "") -> None:
+        """Keep the index in step with a post just written: its new text indexed; the text it
+        replaced, already in the index, now stands for the revision (``search --revisions``)."""
+        from newsarchive.core.textindex import index_text, visible_text
+
+        if text is None:
+            return
+        current = self.conn.execute("SELECT id, sha256 FROM search_docs WHERE info_code = ? AND kind = 'post'",
+                                    (info_code,)).fetchone()
+        if current and current[1] == sha256:
+            return
+        if current:
+            self.conn.execute("UPDATE search_docs SET kind = 'revision' WHERE id = ?", (current[0],))
+        cur = self.conn.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, 'post', ?)",
+                                (info_code, sha256))
+        body = text[text.find("\n---\n", 3) + 5:] if text.startswith("---\n") else text
+        self.conn.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
+                          (cur.lastrowid, index_text(title), index_text(f"{visible_text(body)} {extra}")))
+
+    def clear_index(self) -> None:
+        self.conn.execute("DELETE FROM search_docs")
+        self.conn.execute("INSERT INTO search_index (search_index) VALUES ('delete-all')")
 
     def touch(self, info_code: str) -> None:
         self.conn.execute("UPDATE posts SET last_seen = ? WHERE info_code = ?", (now_text(), info_code))
@@ -230,9 +274,11 @@ class Catalog:
         )
         self.conn.commit()
 
-    def start_crawl(self, spider: str, started: str) -> int:
-        """A crawl's row, made when it starts: a crawl killed on the way is there too, unfinished."""
-        cur = self.conn.execute("INSERT INTO crawls (spider, started) VALUES (?, ?)", (spider, started))
+    def start_crawl(self, spider: str, started: str, scope: str = "full") -> int:
+        """A crawl's row, made when it starts: a crawl killed on the way is there too, unfinished.
+        ``scope``: ``full`` for a crawl of the whole mirror, ``partial`` for some categories, one shard
+        of ``--jobs``, one Redis worker's part, or URLs a person gave."""
+        cur = self.conn.execute("INSERT INTO crawls (spider, started, scope) VALUES (?, ?, ?)", (spider, started, scope))
         self.conn.commit()
         return int(cur.lastrowid or 0)
 

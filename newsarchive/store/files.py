@@ -134,7 +134,7 @@ class ArchiveWriter:
         if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
             old_path = target
             if sha256_text(read_own(target) or "") == digest:
-                self.catalog.record_post(row, None)
+                self.catalog.record_post(row, None, text=text)
                 return "unchanged", target
         if previous and previous["sha256"] == digest and old_path is not None and old_path.exists() \
                 and not old_path.is_symlink():
@@ -142,7 +142,7 @@ class ArchiveWriter:
             return "unchanged", target
         old_text = read_own(old_path) if old_path is not None else None
         atomic_write(target, text.encode("utf-8"), self.fsync)
-        self.catalog.record_post(row, previous, old_text)
+        self.catalog.record_post(row, previous, old_text, text=text)
         if old_path is not None and (old_path.exists() or old_path.is_symlink()) and old_path != target:
             old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
         return ("updated" if (previous or old_text is not None) else "written"), target

@@ -1,0 +1,140 @@
+"""``newsarchive search``: full-text search of the whole archive (``_posts/`` and ``old_post/``, and with
+``--revisions`` the texts posts had before), on the FTS5 index the catalog keeps in step with every
+write (``Catalog.index_post``; the tokens are ``core.textindex``'s)."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from newsarchive.core.post import PostFormatError, split_front_matter
+from newsarchive.core.textindex import index_text, parse_query, snippet, visible_text
+from newsarchive.store.catalog import Catalog, shown
+from newsarchive.store.files import read_own
+
+
+@dataclass
+class Hit:
+    info_code: str
+    title: str
+    date: str
+    category: str
+    path: str
+    kind: str           # post, or revision (an earlier text of the post)
+    rank: float
+    snippet: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class SearchError(ValueError):
+    """A query or an index that cannot answer; one line."""
+
+
+def _body(text: str) -> str:
+    try:
+        return split_front_matter(text)[1]
+    except PostFormatError:
+        return text
+
+
+def search(folder: str | Path, query: str, since: str | None = None, until: str | None = None,
+           categories: list[str] | None = None, limit: int = 20, revisions: bool = False,
+           mark: tuple[str, str] = ("«", "»")) -> list[Hit]:
+    """Posts matching every term of ``query``, best first (bm25, the title weighing 5× the body),
+    newest first among equals."""
+    try:
+        expr, terms = parse_query(query)
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None
+    folder = Path(folder)
+    catalog = Catalog(folder, readonly=True)
+    if catalog.db is None:
+        raise SearchError(f"no archive in {folder} (no {Catalog.FILENAME})")
+    clauses, params = ["search_index MATCH ?"], [expr]
+    if not revisions:
+        clauses.append("d.kind = 'post'")
+    if since:
+        clauses.append("substr(p.date, 1, 10) >= ?")
+        params.append(since)
+    if until:
+        clauses.append("substr(p.date, 1, 10) <= ?")
+        params.append(until)
+    if categories:
+        clauses.append(f"p.category IN ({', '.join('?' * len(categories))})")
+        params.extend(categories)
+    sql = ("SELECT d.info_code, d.kind, d.sha256, bm25(search_index, 5.0, 1.0) AS rank, p.title, p.date, p.category, "
+           "p.location, p.path FROM search_index JOIN search_docs d ON d.id = search_index.rowid "
+           "JOIN posts p ON p.info_code = d.info_code WHERE " + " AND ".join(clauses) +
+           " ORDER BY rank, p.date DESC LIMIT ?")
+    try:
+        rows = catalog.conn.execute(sql, (*params, limit)).fetchall()
+    except sqlite3.OperationalError as exc:
+        raise SearchError(f"the index cannot answer {query!r}: {exc}") from None
+    hits = []
+    for code, kind, sha, rank, title, date, category, location, path in rows:
+        if kind == "post":
+            text = read_own(folder / location / path) or ""
+        else:
+            found = catalog.conn.execute("SELECT text FROM revisions WHERE info_code = ? AND sha256 = ? LIMIT 1",
+                                         (code, sha)).fetchone()
+            text = found[0] if found else ""
+        hits.append(Hit(code, title, date, category, f"{location}/{path}", kind, round(rank, 3),
+                        snippet(visible_text(_body(text)), terms, mark=mark)))
+    catalog.close()
+    return hits
+
+
+def unindexed(folder: str | Path) -> int:
+    """Posts the index does not hold as they are now (an archive older than the index: reindex)."""
+    catalog = Catalog(folder, readonly=True)
+    try:
+        if catalog.db is None:
+            return 0
+        return catalog.conn.execute(
+            "SELECT COUNT(*) FROM posts p LEFT JOIN search_docs d ON d.info_code = p.info_code AND d.kind = 'post' "
+            "AND d.sha256 = p.sha256 WHERE d.id IS NULL").fetchone()[0]
+    except sqlite3.OperationalError:
+        return catalog.count()
+    finally:
+        catalog.close()
+
+
+def _posts(catalog: Catalog, folder: Path) -> Iterator[tuple[str, str, str, str, str]]:
+    for row in catalog.iter_posts():
+        text = read_own(folder / row["location"] / row["path"])
+        if text is not None:
+            yield row["info_code"], row["sha256"], row["title"], text, shown(row)
+
+
+def reindex(folder: str | Path) -> tuple[int, int]:
+    """The index made anew from the post files and the revisions: ``(posts, revisions)``."""
+    folder = Path(folder)
+    catalog = Catalog(folder)
+    try:
+        db = catalog.conn
+        catalog.clear_index()
+        posts = revisions = 0
+        for code, sha, title, text, extra in list(_posts(catalog, folder)):
+            catalog.index_post(code, sha, title, text, extra)
+            posts += 1
+        for code, sha, text in db.execute("SELECT info_code, sha256, text FROM revisions").fetchall():
+            meta_title, extra = "", ""
+            try:
+                meta = split_front_matter(text)[0]
+                meta_title = str(meta.get("title") or "")
+                extra = f"{str(meta.get('date') or '')[:19]} tags: {meta.get('tags') or ''}"
+            except PostFormatError:
+                pass
+            cur = db.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, 'revision', ?)", (code, sha))
+            db.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
+                       (cur.lastrowid, index_text(meta_title), index_text(f"{visible_text(_body(text))} {extra}")))
+            revisions += 1
+        db.commit()
+        db.execute("INSERT INTO search_index (search_index) VALUES ('optimize')")
+        db.commit()
+    finally:
+        catalog.close()
+    return posts, revisions

@@ -1,0 +1,141 @@
+"""Full-text search: every query's result set equals the posts whose visible text (as the mirror shows
+it) contains all its terms; the index follows every write (new, updated, retired, rebuilt, repaired)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+
+import lxml.html
+import pytest
+
+from newsarchive.core.dates import BEIJING
+from newsarchive.core.textindex import index_text, parse_query, visible_text
+from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+from newsarchive.demo.mockserver import MockServer
+
+from helpers import run_cli
+
+START = dt.datetime(2026, 9, 1, 8, 0, tzinfo=BEIJING)
+QUERIES = ["央行", "降准", "国债", "海关", "央行 降准", "半导体 海外", '"新一轮降准措施"', '"引发投资者广泛关注"',
+           "券商 分红", "王晓明", "3.6亿元", "0.3", "APP", "PEVC", "增长", "深交所 上交所 央行", "涨", "数字人民币",
+           '"专精特新企业扶持方案" 财政部', "不存在的词语"]
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize("text, query, hit", [
+    ("国债市场", "国债", True), ("国债市场", "债市", True), ("国债市场", "国市", False), ("国债市场", "场", True),
+    ("国债市场", "国", True), ("LPR下调10个基点", "LPR", True), ("LPR下调10个基点", "lpr 下调", True),
+    ("利率2.4576%", "2.4576%", True), ("央行降准", '"央行降准"', True), ("央行 宣布 降准", '"央行降准"', False),
+])
+def test_the_bigram_index_matches_substrings(text, query, hit):
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2')")
+    db.execute("INSERT INTO t (rowid, body) VALUES (1, ?)", (index_text(text),))
+    expr, _ = parse_query(query)
+    assert bool(db.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()) is hit
+
+
+@pytest.mark.pure
+def test_visible_text_of_a_post_body():
+    body = ('> 摘要\\*一\n\n<p>正文&amp;<b>粗</b></p><p>二</p>\n\n<http://finews.zning.xyz/x?infoCode=NW1>\n\n'
+            '[返回南方日报新闻](//finews.withounder.com/category/nanfangribao.html)｜[返回首页](//finews.withounder.com/)')
+    assert visible_text(body) == ("摘要*一 正文&粗 二 http://finews.zning.xyz/x?infoCode=NW1 返回南方日报新闻｜返回首页")
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory):
+    posts = synthetic_posts(60, seed=17, media=["南方日报", "21世纪经济报道 21财经APP", "Career In 投行PEVC"],
+                            start=START)
+    folder = build_site(posts, tmp_path_factory.mktemp("mirror"))
+    out = tmp_path_factory.mktemp("archive") / "a"
+    with MockServer(folder) as server:
+        assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
+        yield {"posts": posts, "folder": folder, "out": out, "server": server}
+
+
+def _contains(text: str, term: str) -> bool:
+    """Chinese as a substring; a Latin word or a number as a word."""
+    if re.fullmatch(r"[\x00-\x7f]+", term):
+        return re.search(r"(?<![a-z0-9])" + re.escape(term.lower()) + r"(?![a-z0-9])", text) is not None
+    return term.lower() in text
+
+
+def _truth(folder, posts, terms: list[str]) -> set[str]:
+    """The posts whose page on the mirror shows every term (its article section's text)."""
+    found = set()
+    for p in posts:
+        section = lxml.html.fromstring((folder / "site" / p.path.lstrip("/")).read_text("utf-8")).xpath(
+            '//div[@class="wrapper"]/section')[-1]
+        text = re.sub(r"\s+", " ", section.text_content()).lower()
+        if all(_contains(text, t) for t in terms):
+            found.add(p.info_code)
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("query", QUERIES)
+def test_search_finds_exactly_the_posts_that_contain_the_terms(crawled, query):
+    result = run_cli("search", *query.split(), "--output", crawled["out"], "--json", "--limit", "1000")
+    got = {json.loads(line)["info_code"] for line in result.stdout.splitlines()}
+    _, terms = parse_query(query)
+    want = _truth(crawled["folder"], crawled["posts"], terms)
+    assert got == want, (query, sorted(got ^ want)[:5])
+    assert result.returncode == (0 if want else 1)
+
+
+@pytest.mark.e2e
+def test_results_are_ranked_and_carry_title_date_category_path_and_a_snippet(crawled):
+    result = run_cli("search", "央行", "--output", crawled["out"], "--json", "--limit", "5")
+    hits = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(hits) == 5 and all(set(h) >= {"title", "date", "category", "path", "snippet", "rank"} for h in hits)
+    assert [h["rank"] for h in hits] == sorted(h["rank"] for h in hits)
+    assert all((crawled["out"] / h["path"]).is_file() for h in hits)
+    text = run_cli("search", "降准", "--output", crawled["out"], "--limit", "3")
+    assert "«降准»" in text.stdout and "3 result(s)" in text.stderr
+    filtered = run_cli("search", "央行", "--output", crawled["out"], "--json", "--category", "nanfangribao",
+                       "--since", "2026-09-01", "--until", "2026-09-02", "--limit", "1000")
+    assert all(json.loads(line)["category"] == "nanfangribao" for line in filtered.stdout.splitlines())
+
+
+@pytest.mark.e2e
+def test_the_index_follows_updates_retirement_and_reindex(crawled, tmp_path):
+    import shutil
+
+    out = tmp_path / "a"
+    shutil.copytree(crawled["out"], out)
+    posts, folder, server = crawled["posts"], crawled["folder"], crawled["server"]
+    target = posts[0]
+    page = folder / "site" / target.path.lstrip("/")
+    original = page.read_text("utf-8")
+    record = (folder / "upstream" / f"{target.info_code}.json")
+    share = record.read_text("utf-8")
+    try:
+        record.write_text(share.replace(target.paragraphs[0][:6], "独一无二的更正文字"), "utf-8")
+        assert run_cli("crawl", "--site", server.url, "--output", out, "--refresh", server=server).returncode == 0
+    finally:
+        record.write_text(share, "utf-8")
+        page.write_text(original, "utf-8")
+    new = run_cli("search", "独一无二的更正文字", "--output", out, "--json")
+    assert [json.loads(x)["info_code"] for x in new.stdout.splitlines()] == [target.info_code]
+    old_words = target.paragraphs[0][:6]
+    plain = {json.loads(x)["info_code"] for x in run_cli("search", f'"{old_words}"', "--output", out, "--json",
+                                                         "--limit", "100").stdout.splitlines()}
+    with_revisions = [json.loads(x) for x in run_cli("search", f'"{old_words}"', "--output", out, "--json",
+                                                     "--revisions", "--limit", "100").stdout.splitlines()]
+    assert target.info_code not in plain
+    assert any(h["info_code"] == target.info_code and h["kind"] == "revision" for h in with_revisions)
+    # retired posts are still found, at their new place; --reindex gives the same answers
+    assert run_cli("schedule", "--every", "1s", "--runs", "1", "--keep-days", "1", "--site", server.url,
+                   "--output", out, server=server).returncode == 0
+    before = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000").stdout.splitlines()
+    assert before and all(json.loads(x)["path"].startswith("old_post/") for x in before)
+    assert run_cli("search", "--reindex", "--output", out).returncode == 0
+    assert run_cli("search", "央行", "--output", out, "--json", "--limit", "1000").stdout.splitlines() == before
+
+
+@pytest.mark.e2e
+def test_a_query_with_nothing_to_search_is_a_usage_error(crawled):
+    result = run_cli("search", "，。", "--output", crawled["out"])
+    assert result.returncode == 2 and "nothing to search" in result.stderr
