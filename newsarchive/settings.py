@@ -68,6 +68,7 @@ DOWNLOADER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy.DOWNLOADER_MIDDLEWARES_B
 
 DOWNLOADER_MIDDLEWARES = {
     "newsarchive.crawl.offsite.HostGuard": 50,         # the mirror and the share hosts only
+    "newsarchive.crawl.capture.RawResponses": 595,     # responses as received, before decompression
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "newsarchive.crawl.middlewares.ProxyMiddleware": 750,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,

@@ -9,7 +9,7 @@ from newsarchive.commands.common import EX_DATAERR, EX_OK, EX_USAGE, CommandErro
 
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("export", parents=parents, help="export the archive as jsonl, csv, a Jekyll site or WARC")
-    p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc", "site"],
+    p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc", "wacz", "site"],
                    help="what to write (site: a static site with search, for reading)")
     p.add_argument("--to", required=True, type=Path, metavar="PATH",
                    help="the file to write (- for standard output), or the folder for jekyll and site")
@@ -47,6 +47,6 @@ def cmd_export(args) -> int:
         n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
     except (ExportError, OSError) as exc:
         raise CommandError(str(exc)) from None
-    print(f"exported {n} {'records' if args.format == 'warc' else 'posts'} as {args.format} to "
+    print(f"exported {n} {'records' if args.format in ('warc', 'wacz') else 'posts'} as {args.format} to "
           f"{'standard output' if str(args.to) == '-' else args.to}", file=sys.stderr if str(args.to) == "-" else sys.stdout)
     return EX_OK

@@ -12,9 +12,34 @@ from newsarchive.core.extract import quick_share_link
 from newsarchive.core.infocode import infocode_from_share_url
 from newsarchive.crawl.meta import KEY, ORIGIN, POST_URL, ROLE
 from newsarchive.crawl.sinks import ArchiveSink
-from newsarchive.store.warc import WarcRecord
+from newsarchive.store.warc import WarcRecord, warc_date
 
 LEADS = ("home", "feed", "listing")      # pages that only lead to posts
+RAW = "newsarchive_raw"
+
+
+def _protocol(response) -> str:
+    protocol = (getattr(response, "protocol", None) or "HTTP/1.1").upper()
+    return protocol if protocol.startswith("HTTP/") else "HTTP/1.1"
+
+
+class RawResponses:
+    """Downloader middleware placed before HttpCompressionMiddleware in ``process_response`` order
+    (595 > 590): it keeps, for WARC capture, each 2xx response of a page newsarchive captures as it
+    came off the wire — headers as received (``Content-Encoding`` and ``Content-Length`` of the raw
+    body included), the raw body, the moment it arrived — before Scrapy decompresses it."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        if not settings.getbool("NEWSARCHIVE_WARC") or settings.getbool("NEWSARCHIVE_STDOUT"):
+            raise NotConfigured
+        return cls()
+
+    def process_response(self, request, response, spider=None):
+        if request.meta.get(ROLE) and 200 <= response.status < 300:
+            request.meta[RAW] = (list(dict.items(response.headers)), response.body, warc_date())
+        return response
 
 
 class WarcCapture:
@@ -49,10 +74,13 @@ class WarcCapture:
             link = quick_share_link(response.body)
             key = (infocode_from_share_url(link) if link else None) or ""
         reason = {200: "OK", 203: "Non-Authoritative Information"}.get(response.status, "OK")
+        raw = meta.get(RAW)             # the response as it came off the wire (RawResponses)
+        headers, body = (raw[0], raw[1]) if raw is not None else (list(dict.items(response.headers)), response.body)
         # headers as Scrapy's Headers store them, (bytes, [bytes…]); store.warc decodes them
         record = WarcRecord(response.url, list(dict.items(request.headers)), f"{response.status} {reason}",
-                            list(dict.items(response.headers)), response.body, role, key, self.site,
-                            meta.get(POST_URL) or "", meta.get(ORIGIN) or "")
+                            headers, body, role, key, self.site, meta.get(POST_URL) or "", meta.get(ORIGIN) or "",
+                            ip=str(response.ip_address or ""), date=raw[2] if raw is not None else warc_date(),
+                            protocol=_protocol(response), method=request.method, via_proxy=bool(meta.get("proxy")))
         self.stats.inc_value("newsarchive/warc/records")
         if role == "post":          # it goes with its post (``ArchiveSink.ingest``)
             self.sink.stage(response.url, record)

@@ -42,6 +42,19 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def warc_info(settings) -> dict[str, str]:
+    """The warcinfo of the crawl's WARC files: what made them, and how."""
+    import scrapy
+
+    keys = ("ROBOTSTXT_OBEY", "USER_AGENT", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY",
+            "AUTOTHROTTLE_ENABLED", "DOWNLOAD_TIMEOUT", "DOWNLOAD_MAXSIZE", "RETRY_TIMES", "NEWSARCHIVE_SITE",
+            "NEWSARCHIVE_SHARE", "NEWSARCHIVE_SHARE_HOSTS", "NEWSARCHIVE_REFRESH")
+    return {"software-scrapy": f"Scrapy/{scrapy.__version__}",
+            "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "http-header-user-agent": str(settings.get("USER_AGENT")),
+            "settings": "; ".join(f"{k}={settings.get(k)}" for k in keys)}
+
+
 def _archivist_options(settings) -> dict:
     return {"fsync": settings.getbool("NEWSARCHIVE_FSYNC", True), "site_base": settings.get("NEWSARCHIVE_SITE_BASE"),
             "warc": settings.getbool("NEWSARCHIVE_WARC"), "warc_max": settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"),
@@ -57,7 +70,8 @@ class LocalBackend:
         if shared is not None:            # workers share the claims of this run in Redis
             worker = sink.crawler.engine.scheduler.worker_id
             claim = lambda code: shared.first_sight(code, worker)
-        self.archivist = Archivist(sink.folder, sitemap=sink.sitemap, claim=claim, **_archivist_options(sink.settings))
+        self.archivist = Archivist(sink.folder, sitemap=sink.sitemap, claim=claim, warc_info=warc_info(sink.settings),
+                                   **_archivist_options(sink.settings))
         if self.archivist.removed_temps:
             logger.warning("removed %d temp file(s) left by an interrupted run", self.archivist.removed_temps)
         if self.archivist.salvaged:
@@ -89,7 +103,9 @@ class ProcessBackend:
         from newsarchive.crawl.writerproc import WriterConfig, WriterProcess
 
         site = (sink.sitemap.site, tuple(sorted(sink.sitemap.hosts))) if sink.sitemap is not None else None
-        self.proc = WriterProcess(WriterConfig(str(sink.folder), site=site, **_archivist_options(sink.settings)))
+        self.proc = WriterProcess(WriterConfig(str(sink.folder), site=site,
+                                               warc_info=tuple(warc_info(sink.settings).items()),
+                                               **_archivist_options(sink.settings)))
 
     def ingest(self, item: ArticleItem, records: list[WarcRecord]):
         # the page's bytes cross the pipe once: its record's body is left out and filled back in there

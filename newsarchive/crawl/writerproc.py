@@ -75,6 +75,7 @@ class WriterConfig:
     warc_max: int
     lock_each_write: bool
     site: tuple[str, tuple[str, ...]] | None = None
+    warc_info: tuple[tuple[str, str], ...] = ()
 
 
 class WriterGone(RuntimeError):
@@ -91,7 +92,8 @@ def _serve(conn, config: WriterConfig) -> None:
 
     archivist = Archivist(config.folder, fsync=config.fsync, site_base=config.site_base,
                           sitemap=SiteMap(*config.site) if config.site else None, warc=config.warc,
-                          warc_max=config.warc_max, lock_each_write=config.lock_each_write)
+                          warc_max=config.warc_max, lock_each_write=config.lock_each_write,
+                          warc_info=dict(config.warc_info))
     conn.send(Ready(archivist.removed_temps, archivist.salvaged))
     handlers: dict[type, Callable[[Any], Any]] = {
         Ingest: lambda m: conn.send(Answer(m.ident, archivist.ingest(ArticleItem(**m.item), m.records))),

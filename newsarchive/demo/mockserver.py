@@ -9,6 +9,7 @@ Used by ``newsarchive demo``, the tests and the benchmark; binds 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import mimetypes
 import re
@@ -34,6 +35,7 @@ class FixtureServer(ThreadingHTTPServer):
     daemon_threads = True
     fixture: Path
     delay: float = 0.0
+    gzip: bool = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -58,6 +60,10 @@ class Handler(BaseHTTPRequestHandler):
         data = body if isinstance(body, bytes) else body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        if self.server.gzip and "gzip" in (self.headers.get("Accept-Encoding") or "") and status == 200:
+            data = gzip.compress(data, mtime=0)        # as nginx's "gzip on" does
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
@@ -118,10 +124,11 @@ class Handler(BaseHTTPRequestHandler):
 class MockServer:
     """``with MockServer(fixture) as server: server.url`` — a mirror fixture on 127.0.0.1."""
 
-    def __init__(self, fixture: str | Path, port: int = 0, delay: float = 0.0):
+    def __init__(self, fixture: str | Path, port: int = 0, delay: float = 0.0, gzip: bool = False):
         self.httpd = FixtureServer(("127.0.0.1", port), Handler)
         self.httpd.fixture = Path(fixture).resolve()
         self.httpd.delay = delay
+        self.httpd.gzip = gzip
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -18,16 +18,13 @@ import sys
 from pathlib import Path
 
 from newsarchive.core.mdsafe import md_text
-from newsarchive.core.post import PostFormatError, yaml_double_quoted, yaml_scalar
+from newsarchive.core.post import yaml_double_quoted, yaml_scalar
+from newsarchive.offline.common import ExportError, iso_date, records, site_name, split_body  # noqa: F401
 from newsarchive.store.catalog import Catalog
 from newsarchive.store.files import atomic_write
 
 FIELDS = ["infoCode", "title", "date", "category", "tags", "body", "link_url", "share_url", "source_url",
           "body_source", "first_seen", "last_seen", "revisions"]
-
-
-class ExportError(ValueError):
-    """A bad filter or target; one line for the person who asked."""
 
 
 def _check_date(value: str | None, name: str) -> str | None:
@@ -54,65 +51,6 @@ def select(catalog: Catalog, since=None, until=None, categories=None):
         params.extend(categories)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     return catalog.iter_posts(where, tuple(params))
-
-
-def split_body(body: str) -> tuple[str, str]:
-    """``(article, link URL)`` from a post body: the article ends at the ``<url>`` autolink line."""
-    parts = body.split("\n\n")
-    for i, part in enumerate(parts):
-        if part.startswith("<http") and part.endswith(">") and "\n" not in part:
-            return "\n\n".join(parts[:i]), part[1:-1]
-    return body.split("\n\n[返回", 1)[0], ""
-
-
-def post_body(text: str) -> str:
-    """The body of a post file written by newsarchive (front matter skipped without parsing it:
-    the catalog already holds its fields)."""
-    if not text.startswith("---\n"):
-        raise PostFormatError("no front matter at the first line")
-    end = text.find("\n---\n", 3)
-    if end < 0:
-        raise PostFormatError("front matter is not closed")
-    return text[end + 5:]
-
-
-def iso_date(catalog_date: str) -> str:
-    """``2021-12-24 11:18:57 +0800`` → ``2021-12-24T11:18:57+08:00``."""
-    return f"{catalog_date[:10]}T{catalog_date[11:19]}{catalog_date[20:23]}:{catalog_date[23:25]}"
-
-
-def _read(path: str) -> bytes:
-    """A file's bytes with three system calls (``open()`` builds a buffered file object: ~15 µs a
-    post, a sixth of a JSON Lines export)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:
-            return data
-        chunks = [data]
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def records(folder: Path, rows):
-    """One export record per row, read from its post file (streamed)."""
-    base = str(folder) + os.sep   # plain strings: pathlib costs ~10 µs a post here
-    for row in rows:
-        try:
-            text = _read(f"{base}{row['location']}{os.sep}{row['path']}").decode("utf-8")
-            body = post_body(text)
-        except (OSError, PostFormatError, UnicodeDecodeError):
-            continue
-        article, link = split_body(body)
-        yield {
-            "infoCode": row["info_code"], "title": row["title"], "date": iso_date(row["date"]),
-            "category": row["category"], "tags": row["tags"], "body": article, "link_url": link,
-            "share_url": row["share_url"], "source_url": row["source_url"], "body_source": row["body_source"],
-            "first_seen": row["first_seen"], "last_seen": row["last_seen"], "revisions": row["revisions"],
-        }, row, text
 
 
 _KEYS = {k: json.dumps(k) + ": " for k in FIELDS}
@@ -248,20 +186,6 @@ layout: default
 """
 
 
-def site_name(category: str) -> str:
-    """A category as one safe file or folder name: spaces as ``-``, letters, digits, CJK, ``._-``
-    kept; anything else, or a name over 80 characters, gets a hash suffix (no two categories share a
-    name, none is too long for a file system, none climbs out of its folder)."""
-    import hashlib
-    import re
-
-    name = re.sub(r"\s+", "-", category.strip())
-    clean = re.sub(r"[^0-9A-Za-z._\u3400-\u9fff-]", "", name).strip(".-")[:80]
-    if clean == name and clean:
-        return clean
-    return f"{clean[:60] or 'category'}-{hashlib.sha1(category.encode('utf-8')).hexdigest()[:10]}"
-
-
 _BACKLINKS = re.compile(r"\n\n\[返回[^\n]*\Z")
 
 
@@ -328,13 +252,37 @@ def export_warc(folder: Path, rows, target: Path) -> int:
                 keep_ids = set()
                 for record in ArchiveIterator(fh):
                     h = record.rec_headers
-                    if record.rec_type == "response" and h.get_header(H_ROLE) in ("post", "share", "share_direct"):
+                    if record.rec_type in ("response", "revisit") and h.get_header(H_ROLE) in ("post", "share", "share_direct"):
                         if h.get_header(H_KEY) in wanted:
                             keep_ids.add(h.get_header("WARC-Record-ID"))
                             writer.write_record(record)
                             count += 1
                     elif record.rec_type == "request" and h.get_header("WARC-Concurrent-To") in keep_ids:
                         writer.write_record(record)
+    return count
+
+
+def export_wacz(folder: Path, rows, target: Path) -> int:
+    """A WACZ package (py-wacz) of the exported posts' captures: what ReplayWeb.page and the
+    Webrecorder tools open directly."""
+    import tempfile
+
+    try:
+        from wacz.main import main as wacz_main
+    except ImportError:
+        raise ExportError("the wacz format needs py-wacz: pip install wacz") from None
+    if target == STDOUT or target.is_dir() or target.is_symlink():
+        raise ExportError(f"{target}: a WACZ is a file (a zip): --to takes a file name")
+    with tempfile.TemporaryDirectory(prefix="newsarchive-wacz-") as tmp:
+        warc = Path(tmp) / "archive.warc.gz"
+        count = export_warc(folder, rows, warc)
+        package = Path(tmp) / "archive.wacz"
+        with contextlib.redirect_stdout(io.StringIO()):
+            status = wacz_main(["create", "-o", str(package), "--detect-pages", str(warc)])
+        if status not in (0, None) or not package.is_file():
+            raise ExportError("py-wacz could not make the package")
+        with open_target(target, binary=True) as out:
+            out.write(package.read_bytes())
     return count
 
 
@@ -360,6 +308,8 @@ def export(folder: str | Path, fmt: str, target: str | Path, since=None, until=N
             return export_jekyll(folder, rows, target)
         if fmt == "warc":
             return export_warc(folder, list(rows), target)
+        if fmt == "wacz":
+            return export_wacz(folder, list(rows), target)
         if fmt == "site":
             from newsarchive.offline.site import export_site
 

@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from newsarchive.core.post import PostFormatError, split_front_matter
-from newsarchive.offline.export import ExportError, records, site_name
+from newsarchive.offline.common import ExportError, records, site_name
 from newsarchive.store.files import atomic_write
 
 MANIFEST = ".newsarchive-site.json"

@@ -120,6 +120,27 @@ def _history(folder: Path) -> dict[str, dict]:
     return out
 
 
+def _digests(folder: Path, catalog: Catalog) -> int:
+    """The payload digests of the captures, as the writer records them (revisit records refer to them)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    warc_dir = folder / WARC_DIR
+    n = 0
+    for path in warc_files(warc_dir) if warc_dir.is_dir() else []:
+        try:
+            with open(path, "rb") as fh:
+                for record in ArchiveIterator(fh):
+                    if record.rec_type != "response":
+                        continue
+                    h = record.rec_headers
+                    catalog.record_digest(h.get_header("WARC-Target-URI"), h.get_header("WARC-Payload-Digest") or "",
+                                          h.get_header("WARC-Date") or "", h.get_header("WARC-Record-ID") or "")
+                    n += 1
+        except Exception:  # noqa: BLE001 - a damaged file keeps what could be read
+            continue
+    return n
+
+
 def _row_from_file(location: str, path: Path, text: str, history: dict) -> dict | None:
     m = _NAME.match(path.name)
     if not m or not CODE_RE.fullmatch(m.group(2)):
@@ -171,6 +192,7 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
         history = _history(folder)
         catalog = Catalog(folder)
         try:
+            digests = _digests(folder, catalog)
             n = 0
             for location, p in _post_files(folder):
                 text = read_own(p)
@@ -182,7 +204,8 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
         finally:
             catalog.close()
         report.repaired.append(f"re-created the catalog from {n} post files" +
-                               (f" and the history of {len(history)} captured posts" if history else ""))
+                               (f" and the history of {len(history)} captured posts" if history else "") +
+                               (f", and the digests of {digests} captures (revisits)" if digests else ""))
         # the new catalog is the files as they are: what else is wrong is found against it, and a
         # captured post that has no file any more is missing
         findings = [f for f in verify(folder) if f.kind != "catalog"]

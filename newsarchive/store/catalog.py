@@ -71,6 +71,13 @@ CREATE TABLE IF NOT EXISTS search_docs (
 CREATE INDEX IF NOT EXISTS search_docs_code ON search_docs (info_code, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(title, body, content='',
                                                           tokenize='unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS warc_digests (
+    url       TEXT NOT NULL,
+    digest    TEXT NOT NULL,
+    date      TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (url, digest)
+);
 CREATE TABLE IF NOT EXISTS monitor_results (
     crawl_id  INTEGER NOT NULL,
     monitor   TEXT NOT NULL,
@@ -296,6 +303,17 @@ class Catalog:
                           "found) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (spider, started, *values))
         self.conn.commit()
 
+    # -- the payload digests of the WARC captures (revisit records) ----------------------------------
+    def digest_seen(self, url: str, digest: str) -> tuple[str, str] | None:
+        """``(WARC-Date, WARC-Record-ID)`` of the first capture of ``url`` with this payload digest."""
+        row = self.conn.execute("SELECT date, record_id FROM warc_digests WHERE url = ? AND digest = ?",
+                                (url, digest)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def record_digest(self, url: str, digest: str, date: str, record_id: str) -> None:
+        """(Committed with the next post, or at close: a lost row only costs a full record later.)"""
+        self.conn.execute("INSERT OR IGNORE INTO warc_digests VALUES (?, ?, ?, ?)", (url, digest, date, record_id))
+
     def record_monitors(self, crawl_id: int, passed: list[str], failed: list[dict]) -> None:
         """The monitors' verdicts on a crawl (``crawl.monitors.SaveResults``)."""
         rows = [(crawl_id, name, 1, "") for name in passed] + \
@@ -309,5 +327,10 @@ class Catalog:
 
     def close(self) -> None:
         if self.db is not None:
+            if not self.readonly and self.db.in_transaction:
+                try:
+                    self.db.commit()
+                except sqlite3.Error:
+                    pass            # (a full disk: the digests written since the last post are lost)
             self.db.close()
             self.db = None

@@ -90,7 +90,8 @@ class Archivist:
 
     def __init__(self, folder: str | Path, *, fsync: bool = True, site_base: str = DEFAULT_SITE_BASE,
                  sitemap: SiteMap | None = None, warc: bool = True, warc_max: int = 100 * 1024 * 1024,
-                 lock_each_write: bool = False, claim: Callable[[str], bool] | None = None):
+                 lock_each_write: bool = False, claim: Callable[[str], bool] | None = None,
+                 warc_info: dict[str, str] | None = None):
         self.folder = Path(folder)
         # per-crawl dedupe, on the key the full reading gives (a quick look's key is a guess a page
         # could forge): the first article to claim an infoCode is written, later ones are duplicates
@@ -103,7 +104,7 @@ class Archivist:
         self.catalog = self.writer.catalog
         warc_dir = self.folder / WARC_DIR
         self.salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
-        self.warc = WarcArchive(warc_dir, warc_max) if warc else None
+        self.warc = WarcArchive(warc_dir, warc_max, digests=self.catalog, info=warc_info) if warc else None
 
     def _claim_here(self, code: str) -> bool:
         if code in self.claimed:

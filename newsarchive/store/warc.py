@@ -9,7 +9,9 @@ read back.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import io
 import logging
 import os
@@ -18,7 +20,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -35,7 +38,6 @@ OPEN_SUFFIX = ".open"
 H_ROLE, H_KEY, H_SITE, H_POST, H_ORIGIN = (
     "WARC-Newsarchive-Role", "WARC-Newsarchive-InfoCode", "WARC-Newsarchive-Site",
     "WARC-Newsarchive-Post", "WARC-Newsarchive-Origin")
-_DROP_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 
 
 @dataclass
@@ -55,6 +57,11 @@ class WarcRecord:
     post_url: str = ""
     origin: str = ""
     body_is_page: bool = False
+    ip: str = ""                # WARC-IP-Address (Scrapy's response.ip_address)
+    date: str = ""              # WARC-Date of the capture, with microseconds
+    protocol: str = "HTTP/1.1"
+    method: str = "GET"
+    via_proxy: bool = False     # sent through a proxy: the request line was absolute-form
 
     def fields(self) -> dict[str, str]:
         return {H_ROLE: self.role, H_KEY: self.key, H_SITE: self.site, H_POST: self.post_url, H_ORIGIN: self.origin}
@@ -103,17 +110,49 @@ def header_pairs(headers: list) -> list[tuple[str, str]]:
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers for value in values]
 
 
-class WarcArchive:
-    """Rolling gzipped WARC files in ``folder``; one writer per process."""
+REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+INDEX_NAME = "index.cdxj"
 
-    def __init__(self, folder: str | Path, max_bytes: int = 100 * 1024 * 1024):
+
+def warc_date(when: dt.datetime | None = None) -> str:
+    """WARC 1.1's date: UTC, with microseconds."""
+    when = (when or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def payload_digest(body: bytes) -> str:
+    """The digest warcio writes in WARC-Payload-Digest: ``sha1:`` and base32."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+
+
+class Digests(Protocol):
+    """Where a capture's payload digest is remembered across runs (the catalog)."""
+
+    def digest_seen(self, url: str, digest: str) -> tuple[str, str] | None: ...
+    def record_digest(self, url: str, digest: str, date: str, record_id: str) -> None: ...
+
+
+class WarcArchive:
+    """Rolling gzipped WARC/1.1 files in ``folder``; one writer per process. Each file starts with a
+    warcinfo record (software, Scrapy, robots policy, the crawl's settings that matter) that every
+    record names (``WARC-Warcinfo-ID``). A response whose payload was captured before for the same URL
+    (``digests``) is written as an identical-payload-digest revisit record, as Heritrix does. Each
+    finished file is indexed into ``index.cdxj`` (cdxj-indexer), sorted, for replay tools."""
+
+    def __init__(self, folder: str | Path, max_bytes: int = 100 * 1024 * 1024, digests: Digests | None = None,
+                 info: dict[str, str] | None = None, index: bool = True):
         self.folder = own_dir(Path(folder))
         self.max_bytes = max_bytes
+        self.digests = digests
+        self.info = info or {}
+        self.index = index
         self.fh: Any = None
         self.path: Path | None = None
         self.writer: Any = None
+        self.warcinfo_id = ""
         self.serial = 0
         self.records = 0
+        self.revisits = 0
 
     def _open(self) -> None:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S%f")
@@ -121,37 +160,68 @@ class WarcArchive:
         self.path = self.folder / f"newsarchive-{stamp}-{HOST}-{os.getpid()}-{self.serial:05d}.warc.gz"
         fd = os.open(str(self.path) + OPEN_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         self.fh = os.fdopen(fd, "wb")   # kept open across writes; close() closes it
-        self.writer = Writer(self.fh, gzip=True)
+        self.writer = Writer(self.fh, gzip=True, warc_version="WARC/1.1")
         info = self.writer.create_warcinfo_record(self.path.name, {
-            "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1"})
+            "software": f"newsarchive/{__version__} (warcio)", "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            **self.info})
+        self.warcinfo_id = info.rec_headers.get_header("WARC-Record-ID")
         self.writer.write_record(info)
 
     def write_record(self, rec: WarcRecord) -> None:
-        self.write(rec.url, rec.request_headers, rec.status, rec.response_headers, rec.body, rec.fields())
-
-    def write(self, url: str, request_headers: list, status: str, response_headers: list, body: bytes,
-              fields: dict[str, str]) -> None:
-        """Headers as Scrapy gives them, ``(name, [values])`` in bytes."""
+        """A response (or revisit) record and its request record, as the crawl sent and received them."""
         if self.fh is None:
             self._open()
-        request_headers, response_headers = header_pairs(request_headers), header_pairs(response_headers)
-        headers = [(k, v) for k, v in response_headers if k.lower() not in _DROP_HEADERS]
-        headers.append(("Content-Length", str(len(body))))
-        http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
-        warc_headers = {k: v for k, v in fields.items() if v}
-        response = self.writer.create_warc_record(url, "response", payload=io.BytesIO(body),
-                                                  http_headers=http, warc_headers_dict=warc_headers)
-        target = url.split("://", 1)[-1]
-        path = "/" + target.split("/", 1)[1] if "/" in target else "/"
-        req_http = StatusAndHeaders(f"GET {path} HTTP/1.1", request_headers, is_http_request=True)
-        request = self.writer.create_warc_record(url, "request", payload=io.BytesIO(b""), http_headers=req_http)
-        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        date = rec.date or warc_date()
+        response_headers = header_pairs(rec.response_headers)
+        names = {k.lower() for k, _ in response_headers}
+        if "transfer-encoding" in names or "content-length" not in names:
+            # a body that came de-chunked from Scrapy, or delimited by the connection's end, is stored
+            # as one piece with its length (as received otherwise: Content-Encoding and all)
+            response_headers = [(k, v) for k, v in response_headers
+                                if k.lower() not in ("transfer-encoding", "content-length")]
+            response_headers.append(("Content-Length", str(len(rec.body))))
+        http = StatusAndHeaders(rec.status, response_headers, protocol=rec.protocol or "HTTP/1.1")
+        warc_headers = {k: v for k, v in rec.fields().items() if v}
+        warc_headers["WARC-Date"] = date
+        warc_headers["WARC-Warcinfo-ID"] = self.warcinfo_id
+        if rec.ip:
+            warc_headers["WARC-IP-Address"] = rec.ip
+        digest = payload_digest(rec.body)
+        seen = self.digests.digest_seen(rec.url, digest) if self.digests is not None else None
+        if seen is not None:
+            refers_date, refers_id = seen
+            response = self.writer.create_revisit_record(rec.url, digest, rec.url, refers_date, http_headers=http,
+                                                         warc_headers_dict=warc_headers)
+            response.rec_headers.replace_header("WARC-Profile", REVISIT_PROFILE)
+            if refers_id:
+                response.rec_headers.add_header("WARC-Refers-To", refers_id)
+            self.revisits += 1
+        else:
+            response = self.writer.create_warc_record(rec.url, "response", payload=io.BytesIO(rec.body),
+                                                      http_headers=http, warc_headers_dict=warc_headers)
+        response_id = response.rec_headers.get_header("WARC-Record-ID")
         self.writer.write_record(response)
-        self.writer.write_record(request)
+        if seen is None:    # (a revisit's request is the one of the capture it refers to: not written again)
+            request = self.writer.create_warc_record(
+                rec.url, "request", payload=io.BytesIO(b""), http_headers=request_head(rec),
+                warc_headers_dict={"WARC-Date": date, "WARC-Warcinfo-ID": self.warcinfo_id,
+                                   "WARC-Concurrent-To": response_id,
+                                   **({"WARC-IP-Address": rec.ip} if rec.ip else {})})
+            self.writer.write_record(request)
         self.fh.flush()
+        if seen is None and self.digests is not None:
+            self.digests.record_digest(rec.url, digest, date, response_id)
         self.records += 1
         if self.fh.tell() >= self.max_bytes:
             self.close()
+
+    def write(self, url: str, request_headers: list, status: str, response_headers: list, body: bytes,
+              fields: dict[str, str]) -> None:
+        """(Headers as Scrapy gives them, ``(name, [values])`` in bytes.)"""
+        self.write_record(WarcRecord(url, request_headers, status, response_headers, body,
+                                     fields.get(H_ROLE, ""), fields.get(H_KEY, ""), fields.get(H_SITE, ""),
+                                     fields.get(H_POST, ""), fields.get(H_ORIGIN, "")))
 
     def close(self) -> None:
         if self.fh is not None and self.path is not None:
@@ -160,6 +230,34 @@ class WarcArchive:
             self.fh.close()
             os.replace(str(self.path) + OPEN_SUFFIX, self.path)
             self.fh = None
+            if self.index:
+                update_index(self.folder, [self.path])
+
+
+def request_head(rec: WarcRecord) -> StatusAndHeaders:
+    """The request as sent: absolute-form through a proxy, origin-form to the server, Host present."""
+    parts = urlsplit(rec.url)
+    target = rec.url if rec.via_proxy else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = header_pairs(rec.request_headers)
+    if not any(k.lower() == "host" for k, _ in headers):
+        headers.insert(0, ("Host", parts.netloc))
+    return StatusAndHeaders(f"{rec.method or 'GET'} {target} HTTP/1.1", headers, is_http_request=True)
+
+
+def update_index(folder: Path, new_files: list[Path]) -> None:
+    """Merge the CDXJ lines of ``new_files`` (cdxj-indexer) into ``folder/index.cdxj``, sorted."""
+    try:
+        from cdxj_indexer import CDXJIndexer
+    except ImportError:         # (an install without the indexer keeps its WARC files all the same)
+        return
+    out = io.StringIO()
+    CDXJIndexer(out, [str(p) for p in new_files]).process_all()
+    index = folder / INDEX_NAME
+    lines = set(index.read_text("utf-8").splitlines()) if index.is_file() and not index.is_symlink() else set()
+    lines |= {line for line in out.getvalue().splitlines() if line.strip()}
+    tmp = index.with_name(f".{index.name}.part")
+    tmp.write_text("\n".join(sorted(lines)) + "\n", "utf-8")
+    os.replace(tmp, index)
 
 
 def _writer_alive(name: str) -> bool:
@@ -209,7 +307,7 @@ class BadRecord(ValueError):
 MAX_RECORD = 16 * 1024 * 1024     # as DOWNLOAD_MAXSIZE: no capture was ever larger
 
 
-def _capture(record, max_bytes: int) -> Capture | None:
+def _capture(record, max_bytes: int, body: bytes | None = None) -> Capture | None:
     h = record.rec_headers
     role = h.get_header(H_ROLE)
     if not role:
@@ -224,7 +322,8 @@ def _capture(record, max_bytes: int) -> Capture | None:
         raise BadRecord(f"{url[:80]}: unreadable date or status line ({exc})") from None
     if date.tzinfo is None:
         date = date.replace(tzinfo=dt.timezone.utc)
-    body = record.content_stream().read(max_bytes + 1)
+    if body is None:                # the payload as the server sent it, decoded (gzip, deflate, br)
+        body = record.content_stream().read(max_bytes + 1)
     if len(body) > max_bytes:
         raise BadRecord(f"{url[:80]}: payload over {max_bytes} bytes")
     return Capture(url=url, role=role, key=h.get_header(H_KEY) or "", site=h.get_header(H_SITE) or "",
@@ -232,26 +331,50 @@ def _capture(record, max_bytes: int) -> Capture | None:
                    status=status, content_type=record.http_headers.get_header("Content-Type") or "", body=body)
 
 
+def _payload_at(path: Path, offset: int, max_bytes: int) -> bytes:
+    """The decoded payload of the record at ``offset`` of ``path`` (a revisit's original)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        for record in ArchiveIterator(fh):
+            return record.content_stream().read(max_bytes + 1)
+    return b""
+
+
 def iter_captures(paths, max_bytes: int = MAX_RECORD, problems: list[str] | None = None) -> Iterator[Capture]:
-    """Response records with newsarchive's fields, in file order then record order. A record that
-    cannot be read (no date, a bad status line, a non-http target, a payload past ``max_bytes``) is
-    skipped, and so is the rest of a file that is not WARC past some point; each is one line in
-    ``problems``. Nothing is ever inflated past ``max_bytes``."""
+    """Response records with newsarchive's fields, in file order then record order; a revisit record
+    gives the payload of the capture it refers to (earlier in the same files). A record that cannot
+    be read (no date, a bad status line, a non-http target, a payload past ``max_bytes``, a revisit
+    of nothing here) is skipped, and so is the rest of a file that is not WARC past some point; each
+    is one line in ``problems``. Nothing is ever inflated past ``max_bytes``."""
+    originals: dict[tuple[str, str], tuple[Path, int]] = {}
+
+    def problem(line: str) -> None:
+        if problems is not None:
+            problems.append(line)
+
     for path in paths:
         try:
             with open(path, "rb") as fh:
-                for record in ArchiveIterator(fh):
-                    if record.rec_type != "response":
+                it = ArchiveIterator(fh)
+                for record in it:
+                    if record.rec_type not in ("response", "revisit"):
                         continue
+                    h = record.rec_headers
+                    url, digest = h.get_header("WARC-Target-URI") or "", h.get_header("WARC-Payload-Digest") or ""
                     try:
-                        cap = _capture(record, max_bytes)
+                        if record.rec_type == "response":
+                            cap = _capture(record, max_bytes)       # (read first: the offset reads to the end)
+                            originals[(url, digest)] = (Path(path), it.get_record_offset())
+                        else:
+                            source = originals.get((h.get_header("WARC-Refers-To-Target-URI") or url, digest))
+                            if source is None:
+                                raise BadRecord(f"{url[:80]}: a revisit of a capture that is not in these files")
+                            cap = _capture(record, max_bytes, _payload_at(*source, max_bytes))
                     except BadRecord as exc:
-                        if problems is not None:
-                            problems.append(f"{Path(path).name}: skipped a record: {exc}")
+                        problem(f"{Path(path).name}: skipped a record: {exc}")
                         continue
                     if cap is not None:
                         yield cap
         except Exception as exc:  # noqa: BLE001 - warcio raises many kinds on a file that is not WARC
-            if problems is not None:
-                problems.append(f"{Path(path).name}: unreadable from some point on ({type(exc).__name__}: "
-                                f"{str(exc)[:120]}); the records before it were read")
+            problem(f"{Path(path).name}: unreadable from some point on ({type(exc).__name__}: "
+                    f"{str(exc)[:120]}); the records before it were read")

@@ -1,0 +1,187 @@
+"""WARC captures to archival standard: WARC/1.1 records of the responses as they came off the wire (a
+gzip answer stays gzip, its digest the raw bytes'), requests as sent, warcinfo, revisit records for
+what was captured before, a CDXJ index, a WACZ export — and rebuild still byte-identical."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from newsarchive.core.dates import BEIJING
+from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+from newsarchive.demo.mockserver import MockServer
+from newsarchive.store.warc import payload_digest, warc_files
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.e2e
+START = dt.datetime(2026, 9, 1, 8, 0, tzinfo=BEIJING)
+
+
+def _records(folder: Path):
+    """``(file, record, its whole block: HTTP head and payload as stored)``."""
+    for path in warc_files(folder):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                yield path, record, _block(path, record)
+
+
+def _block(path: Path, record) -> bytes:
+    head = record.http_headers.to_bytes() if record.http_headers else b""
+    return head + record.raw_stream.read()
+
+
+def _posts(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (out / "_posts").glob("*.md")}
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """Pages of the real mirror's sizes (10–30 KB), crawled, then --refresh of the unchanged mirror."""
+    posts = synthetic_posts(30, seed=28, media=["南方日报"], start=START, paragraphs=(8, 16), sentences=(4, 7))
+    folder = build_site(posts, tmp_path_factory.mktemp("mirror"))
+    out = tmp_path_factory.mktemp("archive") / "a"
+    with MockServer(folder) as server:
+        assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
+        first = {p.name: p.stat().st_size for p in warc_files(out / "warc")}
+        assert run_cli("crawl", "--site", server.url, "--output", out, "--refresh", server=server).returncode == 0
+    second = {p.name: p.stat().st_size for p in warc_files(out / "warc") if p.name not in first}
+    return {"out": out, "first": first, "second": second}
+
+
+@pytest.fixture(scope="module")
+def gzipped(tmp_path_factory):
+    """A mirror that answers gzip (as nginx's gzip on does), crawled twice: then --refresh, unchanged."""
+    posts = synthetic_posts(30, seed=27, media=["南方日报", "上海证券报"], start=START)
+    folder = build_site(posts, tmp_path_factory.mktemp("mirror"))
+    out = tmp_path_factory.mktemp("archive") / "a"
+    with MockServer(folder, gzip=True) as server:
+        assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
+        first = {p.name: p.stat().st_size for p in warc_files(out / "warc")}
+        snapshot = out.parent / "after-first"
+        shutil.copytree(out, snapshot)
+        refresh = run_cli("crawl", "--site", server.url, "--output", out, "--refresh", server=server)
+        assert refresh.returncode == 0, refresh.stderr
+    second = {p.name: p.stat().st_size for p in warc_files(out / "warc") if p.name not in first}
+    return {"out": out, "first": first, "second": second, "snapshot": snapshot, "posts": posts}
+
+
+def test_records_are_warc_1_1_with_warcinfo_ip_and_microseconds(gzipped):
+    seen = set()
+    for _, record, _ in _records(gzipped["out"] / "warc"):
+        h = record.rec_headers
+        assert h.protocol == "WARC/1.1"
+        seen.add(h.get_header("WARC-Type"))
+        if h.get_header("WARC-Type") == "warcinfo":
+            continue
+        assert h.get_header("WARC-Warcinfo-ID", "").startswith("<urn:uuid:")
+        assert len(h.get_header("WARC-Date")) == len("2026-12-01T10:00:00.123456Z")
+        assert h.get_header("WARC-IP-Address") == "127.0.0.1"
+    assert seen == {"warcinfo", "response", "request", "revisit"}
+    text = next(raw for _, r, raw in _records(gzipped["out"] / "warc") if r.rec_type == "warcinfo").decode()
+    assert "software: newsarchive/" in text and "software-scrapy: Scrapy/" in text and "robots: obey" in text
+
+
+def test_a_gzip_answer_is_stored_as_it_was_sent(gzipped):
+    checked = 0
+    for _, record, raw in _records(gzipped["out"] / "warc"):
+        if record.rec_type != "response":
+            continue
+        http = record.http_headers
+        assert http.get_header("Content-Encoding") == "gzip"
+        payload = raw[raw.index(b"\r\n\r\n") + 4:]
+        assert payload[:2] == b"\x1f\x8b" and int(http.get_header("Content-Length")) == len(payload)
+        assert record.rec_headers.get_header("WARC-Payload-Digest") == payload_digest(payload)
+        assert gzip.decompress(payload)                                # it inflates: the real bytes
+        checked += 1
+    assert checked >= 60
+
+
+def test_the_request_record_is_the_request_as_sent(gzipped):
+    for _, record, raw in _records(gzipped["out"] / "warc"):
+        if record.rec_type != "request":
+            continue
+        line = raw.split(b"\r\n", 1)[0].decode()
+        url = record.rec_headers.get_header("WARC-Target-URI")
+        parts = urlsplit(url)
+        through_proxy = "zning.xyz" in url                            # the share host, through the proxy
+        origin_form = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        assert line == f"GET {url if through_proxy else origin_form} HTTP/1.1"
+        assert record.http_headers.get_header("Host") == url.split("/")[2]
+        assert "gzip" in (record.http_headers.get_header("Accept-Encoding") or "")
+
+
+def test_warcio_check_passes_on_every_file(gzipped):
+    files = [str(p) for p in warc_files(gzipped["out"] / "warc")]
+    result = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_a_refresh_of_an_unchanged_mirror_writes_revisits(plain, gzipped):
+    first, second = sum(plain["first"].values()), sum(plain["second"].values())
+    assert 0 < second <= 0.25 * first, (first, second)
+    revisits = [r for path, r, _ in _records(gzipped["out"] / "warc") if path.name in gzipped["second"]
+                and r.rec_type == "revisit"]
+    responses = [r for path, r, _ in _records(gzipped["out"] / "warc") if path.name in gzipped["second"]
+                 and r.rec_type == "response"]
+    assert revisits and not responses
+    for r in revisits:
+        h = r.rec_headers
+        assert h.get_header("WARC-Profile") == "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+        assert h.get_header("WARC-Refers-To-Target-URI") == h.get_header("WARC-Target-URI")
+        assert h.get_header("WARC-Refers-To-Date") and h.get_header("WARC-Refers-To", "").startswith("<urn:uuid:")
+
+
+def test_rebuild_follows_the_revisits_byte_for_byte(gzipped, tmp_path):
+    out = tmp_path / "rebuilt"
+    result = run_cli("rebuild", "--source", gzipped["out"], "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert _posts(out) == _posts(gzipped["out"]) and len(_posts(out)) == 30
+    only_second = tmp_path / "warc-second"
+    only_second.mkdir()
+    for name in gzipped["second"]:               # revisits without their originals: said, not crashed
+        shutil.copy(gzipped["out"] / "warc" / name, only_second)
+    lonely = run_cli("rebuild", "--warc", only_second, "--output", tmp_path / "lonely")
+    assert lonely.returncode == 1 and "revisit of a capture that is not in these files" in lonely.stderr
+
+
+def test_the_cdxj_index_lists_every_capture_sorted(gzipped):
+    index = (gzipped["out"] / "warc" / "index.cdxj").read_text("utf-8").splitlines()
+    assert index == sorted(index)
+    captures = sum(1 for _, r, _ in _records(gzipped["out"] / "warc") if r.rec_type in ("response", "revisit"))
+    assert len([line for line in index if '"mime": "warc/revisit"' in line or '"status": "200"' in line]) == captures
+
+
+def test_verify_knows_revisits_and_the_digest_index_survives_a_repair(gzipped, tmp_path):
+    out = tmp_path / "a"
+    shutil.copytree(gzipped["out"], out)
+    assert run_cli("verify", "--output", out).returncode == 0
+    (out / "archive.sqlite3").write_bytes(b"")
+    for extra in ("archive.sqlite3-wal", "archive.sqlite3-shm"):
+        (out / extra).unlink(missing_ok=True)
+    assert run_cli("verify", "--repair", "--output", out).returncode == 0
+    import sqlite3
+
+    digests = sqlite3.connect(out / "archive.sqlite3").execute("SELECT COUNT(*) FROM warc_digests").fetchone()[0]
+    assert digests >= 60                                              # re-made from the captures
+
+
+def test_wacz_export_validates(gzipped, tmp_path):
+    if shutil.which("wacz", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("py-wacz is not installed (pip install wacz): the WACZ export was not checked")
+    target = tmp_path / "archive.wacz"
+    result = run_cli("export", "--output", gzipped["out"], "--format", "wacz", "--to", target)
+    assert result.returncode == 0, result.stderr
+    check = subprocess.run([str(Path(sys.executable).with_name("wacz")), "validate", "-f", str(target)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    filtered = run_cli("export", "--output", gzipped["out"], "--format", "wacz", "--to", tmp_path / "one.wacz",
+                       "--category", gzipped["posts"][0].category)
+    assert filtered.returncode == 0 and (tmp_path / "one.wacz").stat().st_size < target.stat().st_size
