@@ -249,3 +249,14 @@ def test_json_line_is_json_dumps(value):
 
     record = {"infoCode": "NW202112242225123833", "body": value, "revisions": 3, "other key": value}
     assert json_line(record) == json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def test_back_links_on_lines_of_their_own_keep_their_line_break():
+    """The mirror's old posts put each back-link on its own line; the archive writes them so too."""
+    import lxml.html
+
+    from newsarchive.core.extract import backlinks_markdown
+
+    p = lxml.html.fragment_fromstring('<p><a href="//finews.zning.me/emnews/">返回东财滚动新闻</a>\n'
+                                      '<a href="//finews.zning.me/">返回首页</a></p>')
+    assert backlinks_markdown(p) == "[返回东财滚动新闻](//finews.zning.me/emnews/)\n[返回首页](//finews.zning.me/)"

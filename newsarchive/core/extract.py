@@ -183,12 +183,19 @@ def _is_backlinks(el) -> bool:
 def backlinks_markdown(p) -> str:
     """``<p><a href=X>返回…</a>｜<a href=Y>返回首页</a></p>`` → ``[返回…](X)｜[返回首页](Y)``, every text
     and target through the output sanitiser (a ``javascript:`` target leaves the text alone)."""
-    out = [md_text(" ".join((p.text or "").split()))]
+    out = [_md_between(p.text or "")]
     for child in p:
         if child.tag == "a":
             out.append(md_link(" ".join(child.text_content().split()), child.get("href") or ""))
-        out.append(md_text(" ".join((child.tail or "").split())))
+        out.append(_md_between(child.tail or ""))
     return "".join(out).strip()
+
+
+def _md_between(text: str) -> str:
+    """Text between back-links, its line breaks kept (the mirror's old posts put each link on a line
+    of its own), each line inert Markdown."""
+    lines = text.split("\n")
+    return "\n".join(md_line(line) if i else md_text(line) for i, line in enumerate(lines))
 
 
 def blockquote_markdown(bq) -> str:
