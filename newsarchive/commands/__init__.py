@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from newsarchive import __version__
-from newsarchive.commands import collect, crawl, demo, export, fetch, rebuild, schedule, search, stats, verify
+from newsarchive.commands import backfill, collect, crawl, demo, export, fetch, rebuild, schedule, search, stats, verify
 from newsarchive.commands.common import (
     EX_SOFTWARE,
     CommandError,
@@ -21,7 +21,7 @@ from newsarchive.commands.common import (
     scrapy_options,
 )
 
-COMMANDS = (fetch, crawl, collect, demo, schedule, export, search, rebuild, stats, verify)
+COMMANDS = (fetch, crawl, collect, demo, schedule, backfill, export, search, rebuild, stats, verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     archive, scrapy_opts = archive_options(), scrapy_options()
     parents = {fetch: [archive, scrapy_opts], crawl: [archive, scrapy_opts, crawl_selection()],
                demo: [archive, scrapy_opts], schedule: [archive, scrapy_opts], collect: [archive],
-               export: [archive], search: [archive], rebuild: [archive], stats: [archive], verify: [archive]}
+               backfill: [archive], export: [archive], search: [archive], rebuild: [archive], stats: [archive],
+               verify: [archive]}
     for command in COMMANDS:
         command.add_parser(sub, parents[command])
     return ap

@@ -218,8 +218,10 @@ class Catalog:
 
     # -- writing (the writer pipeline only) -------------------------------------------------
     def record_post(self, row: dict, previous: dict | None, old_text: str | None = None,
-                    text: str | None = None) -> None:
-        stamp = now_text()
+                    text: str | None = None, stamp: str | None = None) -> None:
+        """A post written: its row (first/last seen at ``stamp``, default now), the text it replaced
+        kept as a revision, the search index in step."""
+        stamp = stamp or now_text()
         if previous is None:
             self.conn.execute(
                 f"INSERT OR REPLACE INTO posts ({', '.join(POST_FIELDS)}) VALUES ({', '.join('?' * len(POST_FIELDS))})",
@@ -265,6 +267,27 @@ class Catalog:
     def clear_index(self) -> None:
         self.conn.execute("DELETE FROM search_docs")
         self.conn.execute("INSERT INTO search_index (search_index) VALUES ('delete-all')")
+
+    def add_revision(self, info_code: str, sha256: str, text: str, stamp: str) -> bool:
+        """An earlier text of a post, kept (and searchable with --revisions) unless it is already."""
+        if self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?", (info_code, sha256)).fetchone():
+            return False
+        self.conn.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)", (info_code, sha256, stamp, text))
+        self.conn.execute("UPDATE posts SET revisions = revisions + 1 WHERE info_code = ?", (info_code,))
+        if self.search:
+            from newsarchive.core.post import PostFormatError, split_front_matter
+            from newsarchive.core.textindex import index_text, visible_text
+
+            try:
+                meta, body = split_front_matter(text)
+            except PostFormatError:
+                meta, body = {}, text
+            cur = self.conn.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, 'revision', ?)",
+                                    (info_code, sha256))
+            self.conn.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
+                              (cur.lastrowid, index_text(str(meta.get("title") or "")), index_text(visible_text(body))))
+        self.conn.commit()
+        return True
 
     def touch(self, info_code: str) -> None:
         self.conn.execute("UPDATE posts SET last_seen = ? WHERE info_code = ?", (now_text(), info_code))

@@ -102,39 +102,43 @@ class ArchiveWriter:
         self.removed_temps = remove_stale_temps(self.posts)
         self.catalog = Catalog(self.folder)
 
-    def write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
+    def write(self, code: str, filename: str, text: str, row: dict, stamp: str | None = None,
+              location: str | None = None) -> tuple[str, Path]:
         if not self.lock_each_write:
-            return self._write(code, filename, text, row)
+            return self._write(code, filename, text, row, stamp, location)
         from newsarchive.store.lock import WRITE_LOCK_NAME, ArchiveLock
 
         lock = ArchiveLock(self.folder, "writer", WRITE_LOCK_NAME).acquire(timeout=120)
         if lock.took_over:  # the last writer died holding the lock: its temp file is garbage
             remove_stale_temps(self.posts)
         try:
-            return self._write(code, filename, text, row)
+            return self._write(code, filename, text, row, stamp, location)
         finally:
             lock.release()
 
-    def write_post(self, post, text: str, source_url: str) -> tuple[str, Path]:
-        """Write a normalised ``post.Post`` whose rendered text is ``text``."""
+    def write_post(self, post, text: str, source_url: str, stamp: str | None = None,
+                   location: str | None = None) -> tuple[str, Path]:
+        """Write a normalised ``post.Post`` whose rendered text is ``text`` (``stamp``: when it was seen,
+        default now; ``location``: where a new post goes, default ``_posts``)."""
         from newsarchive.core.dates import format_date
 
         row = {"title": post.title, "date": format_date(post.date), "category": post.category,
                "tags": " ".join(post.tags), "source_url": source_url or "", "share_url": post.share_url or "",
                "body_source": post.body_source or ""}
-        return self.write(post.info_code, post.filename, text, row)
+        return self.write(post.info_code, post.filename, text, row, stamp, location)
 
-    def _write(self, code: str, filename: str, text: str, row: dict) -> tuple[str, Path]:
+    def _write(self, code: str, filename: str, text: str, row: dict, stamp: str | None = None,
+               new_location: str | None = None) -> tuple[str, Path]:
         previous = self.catalog.get(code)
-        location = previous["location"] if previous else POSTS_DIR
-        target = inside(self.folder / location, filename)
+        location = previous["location"] if previous else (new_location or POSTS_DIR)
+        target = inside(own_dir(self.folder / location), filename)
         digest = sha256_text(text)
         row = {**row, "info_code": code, "path": filename, "sha256": digest, "location": location}
         old_path = self.folder / location / previous["path"] if previous else None
         if old_path is None and target.exists():  # a file with no catalog row (catalog lost)
             old_path = target
             if sha256_text(read_own(target) or "") == digest:
-                self.catalog.record_post(row, None, text=text)
+                self.catalog.record_post(row, None, text=text, stamp=stamp)
                 return "unchanged", target
         if previous and previous["sha256"] == digest and old_path is not None and old_path.exists() \
                 and not old_path.is_symlink():
@@ -142,10 +146,20 @@ class ArchiveWriter:
             return "unchanged", target
         old_text = read_own(old_path) if old_path is not None else None
         atomic_write(target, text.encode("utf-8"), self.fsync)
-        self.catalog.record_post(row, previous, old_text, text=text)
+        self.catalog.record_post(row, previous, old_text, text=text, stamp=stamp)
         if old_path is not None and (old_path.exists() or old_path.is_symlink()) and old_path != target:
             old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
         return ("updated" if (previous or old_text is not None) else "written"), target
+
+    def move(self, info_code: str, location: str) -> None:
+        """A post moved to ``_posts`` or ``old_post`` (its file and its row)."""
+        row = self.catalog.get(info_code)
+        if row is None or row["location"] == location:
+            return
+        source = self.folder / row["location"] / row["path"]
+        if source.exists() and not source.is_symlink():
+            os.replace(source, inside(own_dir(self.folder / location), row["path"]))
+        self.catalog.move(info_code, location)
 
     def retire(self, days: int, now=None) -> int:
         """Move posts dated more than ``days`` days ago to ``old_post/`` (still in the catalog)."""

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from newsarchive.core import reasons as R
-from newsarchive.core.dates import format_date
+from newsarchive.core.dates import BEIJING, format_date
 from newsarchive.core.extract import ExtractError, NestingTooDeep, SiteMap
 from newsarchive.core.items import ArticleItem
 from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
 from newsarchive.core.post import DEFAULT_SITE_BASE, Post, render_post
-from newsarchive.store.files import ArchiveWriter
+from newsarchive.store.files import ArchiveWriter, sha256_text
 from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, salvage
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,39 @@ class Archivist:
             where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
             return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR, fatal=fatal,
                            message=f"could not write{where}: {detail}")
+        return Outcome.of(status, post, str(target))
+
+    def import_version(self, item: ArticleItem, when: dt.datetime | None, location: str = "_posts",
+                       since: str | None = None, until: str | None = None,
+                       categories: list[str] | None = None) -> Outcome:
+        """A version of a post from the mirror's own source (``newsarchive import``), the one way in:
+        prepared as a crawled page is, the newest text wins — an older one than the archive's becomes
+        a revision, a newer one replaces it (the old kept as a revision) — seen at ``when``."""
+        try:
+            prepared = prepare(item, self.site_base, self.sitemap, when)
+        except PostError as exc:
+            return Outcome("dropped", item.info_code, reason=exc.reason, message=str(exc))
+        post, text = prepared.post, prepared.text
+        day = format_date(post.date)[:10]
+        if (since and day < since) or (until and day > until) or (categories and post.category not in categories):
+            return Outcome("dropped", post.info_code, reason="filtered", message="outside the filters")
+        stamp = (when or post.date).astimezone(BEIJING).isoformat(timespec="seconds")
+        row = self.catalog.get(post.info_code)
+        if row is not None and row["sha256"] != sha256_text(text) \
+                and dt.datetime.fromisoformat(row["last_seen"]) > dt.datetime.fromisoformat(stamp):
+            added = self.catalog.add_revision(post.info_code, sha256_text(text), text, stamp)
+            return Outcome.of("revision" if added else "unchanged", post)
+        if row is not None and row["sha256"] == sha256_text(text):
+            if row["location"] != location and (when is None or dt.datetime.fromisoformat(row["last_seen"])
+                                                <= dt.datetime.fromisoformat(stamp)):
+                self.writer.move(post.info_code, location)     # the mirror moved it (to old_post/)
+            return Outcome.of("unchanged", post)
+        try:
+            status, target = self.writer.write_post(post, text, item.source_url, stamp=stamp, location=location)
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR, message=f"could not write: {exc}")
+        if row is not None and row["location"] != location:
+            self.writer.move(post.info_code, location)
         return Outcome.of(status, post, str(target))
 
     def capture_all(self, records: Iterable[WarcRecord], item: ArticleItem, key: str) -> None:

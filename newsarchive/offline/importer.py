@@ -1,0 +1,175 @@
+"""``newsarchive import``: backfill the archive from the mirror's Jekyll source — a site tree (its
+``_posts/`` and ``old_post/``), a folder of posts, single post files — or from its git history, every
+commit that added or changed a post being a version of it.
+
+Each version is made into the page Jekyll would publish (``core.jekyllpost``) and read by the crawl's
+own reader, then goes the one way into the archive (``Archivist.import_version``: prepare, the newest
+text wins, older ones are kept as revisions, first/last seen are the versions' times). Posts Jekyll
+rejects (front matter after a blank line) are read all the same; a post without an infoCode is
+reported, never guessed. A second import of the same sources writes nothing.
+
+git itself is read (``git log --name-status`` then one ``git cat-file --batch``): it is on every
+machine that has the repository, streams tens of thousands of blobs in one process, and needs no
+binding (pygit2 wheels lag new libgit2 releases; dulwich walks a large history in pure Python).
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsarchive.core.dates import BEIJING
+from newsarchive.core.extract import ExtractError, SiteMap, read_post_page
+from newsarchive.core.items import ArticleItem
+from newsarchive.core.jekyllpost import NotAPost, page, page_path, split
+from newsarchive.core.normalize import article_from_mirror
+
+SITE = "https://finews.withounder.com/"
+POST_DIRS = ("_posts", "old_post")
+
+
+class ImportError_(ValueError):
+    """A PATH that is neither a Jekyll site, a folder of posts, a post file nor a git repository."""
+
+
+@dataclass
+class Version:
+    name: str                   # the post's file name
+    text: str
+    location: str               # _posts or old_post (where it lives in the source)
+    when: dt.datetime | None    # its commit's time (git), or None
+    source: str                 # for reports: a path, or commit:path
+
+
+def _location(path: Path) -> str:
+    return "old_post" if "old_post" in path.parts else "_posts"
+
+
+def tree_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            if path.suffix not in (".md", ".markdown"):
+                raise ImportError_(f"{path} is not a post file (.md)")
+            yield path
+        elif path.is_dir():
+            dirs = [path / d for d in POST_DIRS if (path / d).is_dir()]
+            found = False
+            for d in dirs or [path]:
+                for f in sorted(d.rglob("*.md")):
+                    found = True
+                    yield f
+            if not found:
+                raise ImportError_(f"{path} holds no post: no _posts/ or old_post/, no .md file")
+        else:
+            raise ImportError_(f"{path} is neither a Jekyll site, a folder of posts, a post file nor a git repository")
+
+
+def tree_versions(paths: Iterable[str | Path]) -> Iterator[Version]:
+    for f in tree_files(paths):
+        yield Version(f.name, f.read_bytes().decode("utf-8", errors="replace"), _location(f), None, str(f))
+
+
+def git_versions(repo: str | Path) -> Iterator[Version]:
+    """Every version of every post in the history of ``repo``, oldest commit first."""
+    repo = Path(repo)
+    log = subprocess.run(["git", "-C", str(repo), "log", "--reverse", "--no-renames", "--format=%x01%H %ct",
+                          "--name-status", "--", *POST_DIRS], capture_output=True, text=True)
+    if log.returncode != 0:
+        raise ImportError_(f"{repo} is no git repository git can read: {log.stderr.strip()[:200]}")
+    wanted: list[tuple[str, str, dt.datetime]] = []
+    commit, when = "", dt.datetime.now(dt.timezone.utc)
+    for line in log.stdout.splitlines():
+        if line.startswith("\x01"):
+            commit, stamp = line[1:].split()
+            when = dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc)
+        elif line and line[0] in "AM" and "\t" in line:
+            path = line.split("\t", 1)[1]
+            if path.endswith((".md", ".markdown")):
+                wanted.append((commit, path, when))
+    if not wanted:
+        return
+    cat = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE)
+    assert cat.stdin is not None and cat.stdout is not None
+    try:
+        for commit, path, when in wanted:
+            cat.stdin.write(f"{commit}:{path}\n".encode())
+            cat.stdin.flush()
+            header = cat.stdout.readline().split()
+            if len(header) < 3 or header[1] != b"blob":
+                continue
+            data = cat.stdout.read(int(header[2]))
+            cat.stdout.read(1)
+            yield Version(Path(path).name, data.decode("utf-8", errors="replace"), _location(Path(path)), when,
+                          f"{commit[:10]}:{path}")
+    finally:
+        cat.stdin.close()
+        cat.wait()
+
+
+def article(version: Version, sitemap: SiteMap) -> tuple[ArticleItem, dict, bool]:
+    """``(item, front matter, jekyll_reads_it)`` of a version; NotAPost or ExtractError otherwise."""
+    meta, body, jekyll_ok = split(version.text)
+    url = SITE.rstrip("/") + page_path(meta, version.name)
+    found = read_post_page(page(meta, body).encode("utf-8"), "text/html; charset=utf-8", url, sitemap)
+    item = article_from_mirror(found, url, sitemap.local_path(url) or "")
+    item.body_source = "import"
+    return item, meta, jekyll_ok
+
+
+def is_git(path: str | Path) -> bool:
+    return (Path(path) / ".git").exists()
+
+
+def import_archive(folder: str | Path, paths: list[str], git: bool | None = None, since: str | None = None,
+                   until: str | None = None, categories: list[str] | None = None, fsync: bool = True,
+                   stop: Callable[[], bool] = lambda: False, progress: Callable[[collections.Counter], None] | None = None,
+                   ) -> tuple[collections.Counter, list[str]]:
+    """Import every version of ``paths`` into ``folder``; ``(counts, lines about posts not imported)``."""
+    from newsarchive.store.ingest import Archivist
+
+    sitemap = SiteMap(SITE, ["finews.withounder.com", "finews.zning.me"])
+    counts: collections.Counter = collections.Counter()
+    notes: list[str] = []
+    archivist = Archivist(folder, fsync=fsync, warc=False, sitemap=sitemap, claim=lambda code: True)
+    try:
+        for path in paths:
+            use_git = is_git(path) if git is None else git
+            versions = git_versions(path) if use_git else tree_versions([path])
+            for version in versions:
+                if stop():
+                    counts["stopped"] = 1
+                    return counts, notes
+                counts["read"] += 1
+                try:
+                    item, _meta, jekyll_ok = article(version, sitemap)
+                except (NotAPost, ExtractError) as exc:
+                    counts["failed"] += 1
+                    notes.append(f"{version.source}: not imported: {exc}")
+                    continue
+                if not item.info_code:
+                    counts["no_infocode"] += 1
+                    notes.append(f"{version.source}: not imported: no infoCode in it (not guessed)")
+                    continue
+                outcome = archivist.import_version(item, version.when, version.location, since, until, categories)
+                counts[outcome.status if not outcome.dropped else "failed"] += 1
+                if outcome.dropped and outcome.reason != "filtered":
+                    notes.append(f"{version.source}: not imported: {outcome.message}")
+                elif outcome.dropped:
+                    counts["failed"] -= 1
+                    counts["filtered"] += 1
+                elif not jekyll_ok and outcome.status != "unchanged":
+                    notes.append(f"{version.source}: recovered (Jekyll skips it: its front matter follows a blank line)")
+                if progress is not None and counts["read"] % 500 == 0:
+                    progress(counts)
+    finally:
+        archivist.close()
+    return counts, notes
+
+
+def beijing_day(when: dt.datetime) -> str:
+    return when.astimezone(BEIJING).strftime("%Y-%m-%d")

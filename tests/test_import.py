@@ -1,0 +1,124 @@
+"""``newsarchive import``: the mirror's own source read the crawl's way — a tree gives the very bytes
+a crawl gives, a git history gives the newest texts with the older ones as revisions and first/last
+seen from the commits — idempotent, newest wins, and a PATH that is none of those is a usage error."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from newsarchive.core.dates import BEIJING
+from newsarchive.demo.mirrorgen import build_site, synthetic_posts
+from newsarchive.demo.mockserver import MockServer
+
+from helpers import run_cli
+
+pytestmark = pytest.mark.e2e
+START = dt.datetime(2026, 9, 1, 8, 0, tzinfo=BEIJING)
+GIT = shutil.which("git")
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {f"{p.parent.name}/{p.name}": p.read_bytes() for d in ("_posts", "old_post") if (out / d).is_dir()
+            for p in (out / d).glob("*.md")}
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory):
+    posts = synthetic_posts(25, seed=29, media=["南方日报", "21世纪经济报道 21财经APP", "安信国际证券(香港)"], start=START)
+    posts[2].digest = "摘要：央行宣布降准"
+    posts[4].share = False
+    folder = build_site(posts, tmp_path_factory.mktemp("mirror"))
+    out = tmp_path_factory.mktemp("crawl") / "a"
+    with MockServer(folder) as server:
+        assert run_cli("crawl", "--site", server.url, "--output", out, "--no-share", server=server).returncode == 0
+    return out
+
+
+def test_a_tree_import_gives_the_bytes_a_crawl_gives(crawled, tmp_path):
+    source = tmp_path / "site"
+    shutil.copytree(crawled / "_posts", source / "_posts")
+    (source / "_posts" / "2026-09-01-notice.md").write_text("---\nlayout: post\ntitle: 公告\n---\n站点公告", "utf-8")
+    blank = sorted((source / "_posts").glob("*NW*.md"))[0]
+    blank.write_text("\n" + blank.read_text("utf-8"), "utf-8")       # Jekyll would drop this one
+    out = tmp_path / "imported"
+    result = run_cli("import", source, "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert _files(out) == _files(crawled)
+    assert "posts read 26, new 25" in result.stdout and "no infoCode 1" in result.stdout
+    assert "notice.md: not imported: no infoCode" in result.stderr and f"{blank.name}: recovered" in result.stderr
+    rows = sqlite3.connect(out / "archive.sqlite3").execute("SELECT DISTINCT body_source FROM posts").fetchall()
+    assert rows == [("import",)]
+    again = run_cli("import", source, "--output", out)
+    assert "new 0, updated 0, revisions 0, unchanged 25" in again.stdout
+    found = run_cli("search", "央行", "--output", out, "--json", "--limit", "100")
+    assert found.returncode == 0 and found.stdout.strip()                 # searchable
+
+
+def _git(repo: Path, *args, date: str = "") -> None:
+    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@localhost", *args], check=True,
+                   capture_output=True, env={**__import__("os").environ, **env})
+
+
+@pytest.mark.skipif(not GIT, reason="git is not installed: the history import was not run")
+def test_a_git_history_gives_the_newest_texts_and_the_older_as_revisions(crawled, tmp_path):
+    repo = tmp_path / "finews"
+    (repo / "_posts").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    for f in (crawled / "_posts").glob("*.md"):
+        shutil.copy(f, repo / "_posts")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "posts", date="2026-09-02T10:00:00+08:00")
+    edited = sorted((repo / "_posts").glob("*.md"))[:3]
+    for i, f in enumerate(edited):
+        f.write_text(f.read_text("utf-8").replace("</p>", f"（更正{i}）</p>", 1), "utf-8")
+        _git(repo, "commit", "-q", "-am", f"edit {i}", date=f"2026-09-0{3 + i}T10:00:00+08:00")
+    moved = sorted((repo / "_posts").glob("*.md"))[10]
+    (repo / "old_post").mkdir()
+    shutil.move(moved, repo / "old_post" / moved.name)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "retire", date="2026-09-08T10:00:00+08:00")
+    out = tmp_path / "archive"
+    result = run_cli("import", repo, "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "revisions 0" in result.stdout or "updated 3" in result.stdout
+    files = _files(out)
+    for f in edited:                                                   # the newest texts
+        assert files[f"_posts/{f.name}"] == f.read_bytes()
+    assert f"old_post/{moved.name}" in files and f"_posts/{moved.name}" not in files
+    db = sqlite3.connect(out / "archive.sqlite3")
+    revisions = db.execute("SELECT info_code, text FROM revisions").fetchall()
+    assert len(revisions) == 3 and all("更正" not in text for _, text in revisions)
+    seen = {code: (first, last) for code, first, last in db.execute("SELECT info_code, first_seen, last_seen FROM posts")}
+    code = edited[2].name[11:-3]
+    assert seen[code] == ("2026-09-02T10:00:00+08:00", "2026-09-05T10:00:00+08:00")
+    again = run_cli("import", repo, "--output", out)
+    assert again.returncode == 0 and "new 0, updated 0, revisions 0" in again.stdout    # idempotent
+
+
+def test_newest_wins_against_crawled_texts(crawled, tmp_path):
+    out = tmp_path / "archive"
+    shutil.copytree(crawled, out)
+    source = tmp_path / "posts"
+    source.mkdir()
+    older = sorted((crawled / "_posts").glob("*.md"))[0]
+    (source / older.name).write_text(older.read_text("utf-8").replace("</p>", "（旧稿）</p>", 1), "utf-8")
+    result = run_cli("import", source, "--output", out)
+    assert result.returncode == 0 and "revisions 1" in result.stdout     # older than the crawl: a revision
+    assert _files(out) == _files(crawled)
+    texts = sqlite3.connect(out / "archive.sqlite3").execute("SELECT text FROM revisions").fetchall()
+    assert any("旧稿" in t for (t,) in texts)
+
+
+@pytest.mark.parametrize("path", ["no-such-path", "empty-folder", "file.txt"])
+def test_a_path_that_is_none_of_those_is_a_usage_error(tmp_path, path):
+    (tmp_path / "empty-folder").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    result = run_cli("import", tmp_path / path, "--output", tmp_path / "a")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
