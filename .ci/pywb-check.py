@@ -43,7 +43,7 @@ try:
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     via_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
     bad = []
-    for stamp, url, revisit in captures:
+    for stamp, url, _revisit in captures:
         replay = direct.open(f"http://127.0.0.1:{port}/c/{stamp}id_/{url}", timeout=30).read()
         live_url = url if "zning.xyz" in url else mirror.rstrip("/") + "/" + url.split("/", 3)[3]
         live = (via_proxy if "zning.xyz" in url else direct).open(live_url, timeout=30).read()
