@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from newsarchive.core.dates import BEIJING
@@ -42,6 +43,10 @@ class Version:
     location: str               # _posts or old_post (where it lives in the source)
     when: dt.datetime | None    # its commit's time (git), or None
     source: str                 # for reports: a path, or commit:path
+
+
+BATCH = 500     # posts made durable and committed together
+AHEAD = 1024    # versions read ahead of the writing, at most
 
 
 def _location(path: Path) -> str:
@@ -121,6 +126,42 @@ def article(version: Version, sitemap: SiteMap) -> tuple[ArticleItem, dict, bool
     return item, meta, jekyll_ok
 
 
+_SITEMAP = SiteMap(SITE, ["finews.withounder.com", "finews.zning.me"])
+
+
+def _read(version: Version) -> tuple[Version, ArticleItem | None, bool, str]:
+    """``(version without its text, item, jekyll_reads_it, why not)`` — run in the reading process."""
+    try:
+        item, _meta, jekyll_ok = article(version, _SITEMAP)
+    except (NotAPost, ExtractError) as exc:
+        return replace(version, text=""), None, True, str(exc)
+    return replace(version, text=""), item, jekyll_ok, ""
+
+
+def read_all(versions: Iterable[Version], jobs: int) -> Iterator[tuple[Version, ArticleItem | None, bool, str]]:
+    """Every version read, in order; with ``jobs`` > 1 the reading (YAML, Markdown, the page reader)
+    runs in a process of its own, beside the writing."""
+    if jobs <= 1:
+        yield from map(_read, versions)
+        return
+    import multiprocessing
+    import threading
+
+    window = threading.BoundedSemaphore(AHEAD)    # Pool.imap would read every version ahead at once
+
+    def bounded() -> Iterator[Version]:
+        for version in versions:
+            window.acquire()
+            yield version
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with context.Pool(jobs - 1) as pool:
+        for result in pool.imap(_read, bounded(), chunksize=64):
+            window.release()
+            yield result
+
+
 def is_git(path: str | Path) -> bool:
     return (Path(path) / ".git").exists()
 
@@ -128,28 +169,28 @@ def is_git(path: str | Path) -> bool:
 def import_archive(folder: str | Path, paths: list[str], git: bool | None = None, since: str | None = None,
                    until: str | None = None, categories: list[str] | None = None, fsync: bool = True,
                    stop: Callable[[], bool] = lambda: False, progress: Callable[[collections.Counter], None] | None = None,
-                   ) -> tuple[collections.Counter, list[str]]:
+                   jobs: int | None = None) -> tuple[collections.Counter, list[str]]:
     """Import every version of ``paths`` into ``folder``; ``(counts, lines about posts not imported)``."""
     from newsarchive.store.ingest import Archivist
 
-    sitemap = SiteMap(SITE, ["finews.withounder.com", "finews.zning.me"])
+    sitemap = _SITEMAP
+    jobs = min(2, os.cpu_count() or 1) if jobs is None else jobs
     counts: collections.Counter = collections.Counter()
     notes: list[str] = []
     archivist = Archivist(folder, fsync=fsync, warc=False, sitemap=sitemap, claim=lambda code: True)
+    archivist.writer.batch(durable=fsync)   # durable every BATCH posts: one sync, not one fsync a post
     try:
         for path in paths:
             use_git = is_git(path) if git is None else git
             versions = git_versions(path) if use_git else tree_versions([path])
-            for version in versions:
+            for version, item, jekyll_ok, why in read_all(versions, jobs):
                 if stop():
                     counts["stopped"] = 1
                     return counts, notes
                 counts["read"] += 1
-                try:
-                    item, _meta, jekyll_ok = article(version, sitemap)
-                except (NotAPost, ExtractError) as exc:
+                if item is None:
                     counts["failed"] += 1
-                    notes.append(f"{version.source}: not imported: {exc}")
+                    notes.append(f"{version.source}: not imported: {why}")
                     continue
                 if not item.info_code:
                     counts["no_infocode"] += 1
@@ -164,8 +205,10 @@ def import_archive(folder: str | Path, paths: list[str], git: bool | None = None
                     counts["filtered"] += 1
                 elif not jekyll_ok and outcome.status != "unchanged":
                     notes.append(f"{version.source}: recovered (Jekyll skips it: its front matter follows a blank line)")
-                if progress is not None and counts["read"] % 500 == 0:
-                    progress(counts)
+                if counts["read"] % BATCH == 0:
+                    archivist.writer.checkpoint()
+                    if progress is not None:
+                        progress(counts)
     finally:
         archivist.close()
     return counts, notes

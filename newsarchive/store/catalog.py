@@ -137,6 +137,7 @@ class Catalog:
         self.folder = Path(folder)
         self.path = self.folder / self.FILENAME
         self.readonly = readonly
+        self.deferred = False      # a batch (import): rows committed at each checkpoint, after the files are durable
         self.search = True              # the writer keeps the search index in step (NEWSARCHIVE_SEARCH_INDEX)
         self.db: sqlite3.Connection | None = None
         if readonly:
@@ -242,7 +243,7 @@ class Catalog:
         if self.search:
             self.index_post(row["info_code"], row["sha256"], row.get("title") or "", text, shown(row))
         self.conn.execute("DELETE FROM failures WHERE info_code = ?", (row["info_code"],))
-        self.conn.commit()
+        self._commit()
 
     # -- the search index (FTS5, contentless: the text itself is the post files') ----------------
     def index_post(self, info_code: str, sha256: str, title: str, text: str | None, extra: str = "") -> None:
@@ -286,13 +287,13 @@ class Catalog:
                                     (info_code, sha256))
             self.conn.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
                               (cur.lastrowid, index_text(str(meta.get("title") or "")), index_text(visible_text(body))))
-        self.conn.commit()
+        self._commit()
         return True
 
     def touch(self, info_code: str) -> None:
         self.conn.execute("UPDATE posts SET last_seen = ? WHERE info_code = ?", (now_text(), info_code))
         self.conn.execute("DELETE FROM failures WHERE info_code = ?", (info_code,))
-        self.conn.commit()
+        self._commit()
 
     def record_ignored(self, page: str, reason: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO ignored_pages VALUES (?, ?, ?)", (page, reason, now_text()))
@@ -349,7 +350,16 @@ class Catalog:
 
     def move(self, info_code: str, location: str) -> None:
         self.conn.execute("UPDATE posts SET location = ? WHERE info_code = ?", (location, info_code))
-        self.conn.commit()
+        self._commit()
+
+    def _commit(self) -> None:
+        if not self.deferred:
+            self.conn.commit()
+
+    def checkpoint(self) -> None:
+        """Commit what a batch (``deferred``) holds."""
+        if self.db is not None and self.db.in_transaction:
+            self.db.commit()
 
     def close(self) -> None:
         if self.db is not None:

@@ -96,6 +96,7 @@ class ArchiveWriter:
         from newsarchive.store.catalog import Catalog
 
         self.fsync = fsync
+        self.durable_batches = False
         self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers, --jobs)
         self.folder = check_folder(folder)
         self.posts = own_dir(self.folder / POSTS_DIR)
@@ -181,5 +182,19 @@ class ArchiveWriter:
             moved += 1
         return moved
 
+    def batch(self, durable: bool = True) -> None:
+        """Write in batches from now on: files without an fsync each, catalog rows held until
+        ``checkpoint`` makes the files durable (one ``sync``) and then commits them — a crash loses
+        at most the batch's rows, never a row whose file is not on disk (import: a re-run redoes them)."""
+        self.fsync = False
+        self.durable_batches = durable
+        self.catalog.deferred = True
+
+    def checkpoint(self) -> None:
+        if self.catalog.deferred and self.durable_batches and self.catalog.db is not None and self.catalog.db.in_transaction:
+            os.sync()
+        self.catalog.checkpoint()
+
     def close(self) -> None:
+        self.checkpoint()
         self.catalog.close()
