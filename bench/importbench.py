@@ -32,17 +32,18 @@ def run(cmd: list[str]) -> dict:
 
 
 def history(repo: Path, source: Path, commits: int) -> None:
-    """A repository whose commits add posts one by one, then edit them in turn."""
+    """A repository whose commits add posts one by one, then edit them in turn (a fifth of the
+    commits add a post, the rest edit one: each post has four later versions)."""
     env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@localhost", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@localhost"}
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     (repo / "_posts").mkdir()
-    posts = sorted(source.glob("*.md"))
+    posts = sorted(source.glob("*.md"))[:max(1, commits // 5)]    # each post added, then edited 4 times
     fast = subprocess.Popen(["git", "-C", str(repo), "fast-import", "--quiet"], stdin=subprocess.PIPE, env=env)
     assert fast.stdin is not None
     for i in range(commits):
         post = posts[i % len(posts)]
-        data = post.read_bytes() if i < len(posts) else post.read_bytes().replace(b"</p>", f"（{i}）</p>".encode(), 1)
+        data = post.read_bytes() if i < len(posts) else post.read_bytes().replace(b"\n\n", f"\n\n第{i}版。\n\n".encode(), 1)
         when = 1_700_000_000 + i * 60
         msg = f"c {i}".encode()
         fast.stdin.write(b"commit refs/heads/main\n" + f"committer b <b@localhost> {when} +0800\n".encode()
