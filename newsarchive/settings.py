@@ -120,6 +120,7 @@ NEWSARCHIVE_PROGRESS_INTERVAL = 1.0
 NEWSARCHIVE_WARC = True                       # raw capture of every response that fed a post
 NEWSARCHIVE_WARC_MAX_BYTES = 100 * 1024 * 1024  # roll WARC files at this size
 NEWSARCHIVE_RETRY_PERMANENT_AFTER = 24 * 3600  # a 404/oversize post page is tried again after a day
+NEWSARCHIVE_SEARCH_INDEX = True               # keep the search index in step as posts are written
 NEWSARCHIVE_FSYNC = True                      # fsync each post before its rename (power-loss safety)
 NEWSARCHIVE_REDIS_URL = ""                    # redis://HOST:PORT/DB: distributed crawl (scrapy-redis)
 NEWSARCHIVE_REDIS_ITEMS = False               # push posts to Redis for `newsarchive collect`

@@ -139,3 +139,19 @@ def test_the_index_follows_updates_retirement_and_reindex(crawled, tmp_path):
 def test_a_query_with_nothing_to_search_is_a_usage_error(crawled):
     result = run_cli("search", "，。", "--output", crawled["out"])
     assert result.returncode == 2 and "nothing to search" in result.stderr
+
+
+@pytest.mark.e2e
+def test_a_crawl_with_the_index_off_writes_posts_unindexed_and_reindex_catches_up(crawled, tmp_path):
+    out = tmp_path / "a"
+    assert run_cli("crawl", "--site", crawled["server"].url, "--output", out, "-s", "NEWSARCHIVE_SEARCH_INDEX=0",
+                   server=crawled["server"]).returncode == 0
+    with sqlite3.connect(out / "archive.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM search_docs").fetchone()[0] == 0
+        posts = db.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+    before = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000")
+    assert f"{posts} post(s) are not in the index yet" in before.stderr
+    assert run_cli("search", "--reindex", "--output", out).returncode == 0
+    after = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000").stdout.splitlines()
+    want = run_cli("search", "央行", "--output", crawled["out"], "--json", "--limit", "1000").stdout.splitlines()
+    assert after and [json.loads(x)["info_code"] for x in after] == [json.loads(x)["info_code"] for x in want]

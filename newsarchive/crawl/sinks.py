@@ -58,7 +58,8 @@ def warc_info(settings) -> dict[str, str]:
 def _archivist_options(settings) -> dict:
     return {"fsync": settings.getbool("NEWSARCHIVE_FSYNC", True), "site_base": settings.get("NEWSARCHIVE_SITE_BASE"),
             "warc": settings.getbool("NEWSARCHIVE_WARC"), "warc_max": settings.getint("NEWSARCHIVE_WARC_MAX_BYTES"),
-            "lock_each_write": bool(settings.get("NEWSARCHIVE_SHARD") or settings.get("NEWSARCHIVE_REDIS_URL"))}
+            "lock_each_write": bool(settings.get("NEWSARCHIVE_SHARD") or settings.get("NEWSARCHIVE_REDIS_URL")),
+            "search": settings.getbool("NEWSARCHIVE_SEARCH_INDEX", True)}
 
 
 class LocalBackend:

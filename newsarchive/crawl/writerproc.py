@@ -76,6 +76,7 @@ class WriterConfig:
     lock_each_write: bool
     site: tuple[str, tuple[str, ...]] | None = None
     warc_info: tuple[tuple[str, str], ...] = ()
+    search: bool = True
 
 
 class WriterGone(RuntimeError):
@@ -93,7 +94,7 @@ def _serve(conn, config: WriterConfig) -> None:
     archivist = Archivist(config.folder, fsync=config.fsync, site_base=config.site_base,
                           sitemap=SiteMap(*config.site) if config.site else None, warc=config.warc,
                           warc_max=config.warc_max, lock_each_write=config.lock_each_write,
-                          warc_info=dict(config.warc_info))
+                          warc_info=dict(config.warc_info), search=config.search)
     conn.send(Ready(archivist.removed_temps, archivist.salvaged))
     handlers: dict[type, Callable[[Any], Any]] = {
         Ingest: lambda m: conn.send(Answer(m.ident, archivist.ingest(ArticleItem(**m.item), m.records))),

@@ -91,7 +91,7 @@ class Archivist:
     def __init__(self, folder: str | Path, *, fsync: bool = True, site_base: str = DEFAULT_SITE_BASE,
                  sitemap: SiteMap | None = None, warc: bool = True, warc_max: int = 100 * 1024 * 1024,
                  lock_each_write: bool = False, claim: Callable[[str], bool] | None = None,
-                 warc_info: dict[str, str] | None = None):
+                 warc_info: dict[str, str] | None = None, search: bool = True):
         self.folder = Path(folder)
         # per-crawl dedupe, on the key the full reading gives (a quick look's key is a guess a page
         # could forge): the first article to claim an infoCode is written, later ones are duplicates
@@ -102,6 +102,7 @@ class Archivist:
         self.sitemap = sitemap
         self.writer = ArchiveWriter(self.folder, fsync=fsync, lock_each_write=lock_each_write)
         self.catalog = self.writer.catalog
+        self.catalog.search = search    # off: posts are written unindexed (search --reindex indexes them)
         warc_dir = self.folder / WARC_DIR
         self.salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
         self.warc = WarcArchive(warc_dir, warc_max, digests=self.catalog, info=warc_info) if warc else None
