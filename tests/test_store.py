@@ -126,12 +126,14 @@ def test_writer_process_messages_are_dispatched_to_the_archivist(tmp_path):
     thread = threading.Thread(target=lambda: _serve_here(_serve, child, config))
     thread.start()
     try:
+        assert parent.poll(30), "the writer loop died before it was ready"
         assert isinstance(parent.recv(), Ready)
         item = _raw(POSTS[0])
         parent.send(Ingest(1, vars(item).copy(), [_record(item)]))
         parent.send(Capture(WarcRecord(SITE, [], "200 OK", [], b"<html></html>", "home")))
         parent.send(Failure(SITE + "gone.html", None, "HTTP 404", True))
         parent.send(Close(2))
+        assert parent.poll(30), "no answer from the writer loop"
         answers = [parent.recv(), parent.recv()]
     finally:
         thread.join(10)
