@@ -279,12 +279,13 @@ def main(argv=None):
     server = Server(fixture)
     report = {"server": server.name, "posts": args.posts, "categories": args.categories}
     try:
-        a_runs, t_runs, b_runs = [], [], []
+        a_runs, t_runs, b_runs, n_runs = [], [], [], []
         out = tmp / "archive"
         for i in range(args.pairs):
             a_runs.append(run_a(server, tmp))
             t_runs.append(run_a(server, tmp, tuned=True))
             b_runs.append(run_b(server, out, tmp))
+            n_runs.append(run_b(server, tmp / "noindex", tmp, ["-s", "NEWSARCHIVE_SEARCH_INDEX=0"]))
             print(f"round {i + 1}: A {a_runs[-1]['requests'] / a_runs[-1]['wall']:.0f} req/s, "
                   f"A+ {t_runs[-1]['requests'] / t_runs[-1]['wall']:.0f} req/s, "
                   f"B {b_runs[-1]['requests'] / b_runs[-1]['wall']:.0f} req/s", flush=True)
@@ -294,6 +295,9 @@ def main(argv=None):
             print("warning: A and B made different numbers of requests (retries?)", flush=True)
         report["A"], report["B"] = summarize(a_runs, args.posts), summarize(b_runs, args.posts)
         report["A_tuned"] = summarize(t_runs, args.posts)
+        report["B_noindex"] = summarize(n_runs, args.posts)
+        report["index_cost_pairs"] = [b["wall"] / n["wall"] for b, n in zip(b_runs, n_runs)]
+        report["index_ratio"] = report["B_noindex"]["req_per_s"]["median"] / report["A"]["req_per_s"]["median"]
         report["ratio"] = report["B"]["req_per_s"]["median"] / report["A"]["req_per_s"]["median"]
         report["ratio_tuned"] = report["B"]["req_per_s"]["median"] / report["A_tuned"]["req_per_s"]["median"]
         report["ratio_pairs"] = [b["requests"] / b["wall"] / (a["requests"] / a["wall"]) for a, b in zip(a_runs, b_runs)]
@@ -418,6 +422,11 @@ def write_results(r: dict, args) -> None:
         f"| B: newsarchive crawl | {fmt(b, 'req_per_s')} | {fmt(b, 'posts_per_s')} | {fmt(b, 'cpu_ms_per_post', digits=2)} "
         f"| {fmt(b, 'rss_mb')} | {fmt(b, 'wall_s')} | {b['requests']['median']:.0f} |",
     ]
+    if "B_noindex" in r:
+        n = r["B_noindex"]
+        lines.append(f"| B with the search index off | {fmt(n, 'req_per_s')} | {fmt(n, 'posts_per_s')} | "
+                     f"{fmt(n, 'cpu_ms_per_post', digits=2)} | {fmt(n, 'rss_mb')} | {fmt(n, 'wall_s')} | "
+                     f"{n['requests']['median']:.0f} |")
     if "jobs" in r:
         j = r["jobs"]
         lines.append(f"| B with `--jobs {j['n']}` | {fmt(j, 'req_per_s')} | {fmt(j, 'posts_per_s')} | "
@@ -428,6 +437,9 @@ def write_results(r: dict, args) -> None:
               + (f"; `--jobs {r['jobs']['n']}`/A: **{r['jobs_ratio']:.2f}**" if "jobs" in r else ""),
               "", f"B/A⁺: {r['ratio_tuned']:.2f} (per round {pairs('ratio_tuned_pairs')})"
               + (f"; `--jobs {r['jobs']['n']}`/A⁺: {r['jobs_ratio_tuned']:.2f}" if "jobs" in r else ""), ""]
+    if "B_noindex" in r:
+        lines += [f"Search index: B/A {r['ratio']:.2f} with it, {r['index_ratio']:.2f} without; B's wall time with it "
+                  f"/ without, per round: {pairs('index_cost_pairs')}", ""]
     inc = r["incremental"]
     lines += ["## Incremental re-crawl of the unchanged mirror", "",
               f"- requests: {inc['requests']} (post pages {inc['post_requests']}, share JSON {inc['share_requests']}), "
