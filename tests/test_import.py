@@ -125,3 +125,26 @@ def test_a_path_that_is_none_of_those_is_a_usage_error(tmp_path, path):
     result = run_cli("import", tmp_path / path, "--output", tmp_path / "a")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_hostile_posts_are_failures_of_their_own_and_the_rest_is_imported(crawled, tmp_path):
+    source = tmp_path / "_posts"
+    source.mkdir()
+    good = sorted((crawled / "_posts").glob("*.md"))
+    for f in good[:3]:
+        shutil.copy(f, source)
+    text = good[3].read_text("utf-8")
+    category = next(line for line in text.splitlines() if line.startswith("categories: "))
+    (source / "2026-09-01-NW202609010000000001.md").write_text(text.replace(category, "categories: 5"), "utf-8")
+    (source / "2026-09-01-NW202609010000000002.md").write_text(text.replace(category, "categories: {a: [1]}"),
+                                                                "utf-8")
+    (source / "2026-09-01-NW202609010000000003.md").write_text("---\ntitle: [unclosed\n---\nx\n", "utf-8")
+    (source / "2026-09-01-NW202609010000000004.md").symlink_to("/dev/zero")
+    result = run_cli("import", tmp_path, "--output", tmp_path / "a")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    # a category of the wrong type, a front matter that is no YAML, a link to a device: one line each;
+    # a category that is a mapping is ignored (the page's own back-link names it, as for a crawl)
+    assert result.stdout.count("\n") == 1 and "posts read 7, new 4," in result.stdout, result.stdout
+    assert "failed 3" in result.stdout and result.stderr.count("not imported") == 3, result.stderr
+    assert "TypeError" in result.stderr and "not a regular file" in result.stderr
+    assert {p.name for p in (tmp_path / "a" / "_posts").glob("*.md")} >= {f.name for f in good[:3]}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import os
+import stat
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -43,8 +44,10 @@ class Version:
     location: str               # _posts or old_post (where it lives in the source)
     when: dt.datetime | None    # its commit's time (git), or None
     source: str                 # for reports: a path, or commit:path
+    error: str = ""             # why it could not be read
 
 
+MAX_POST_BYTES = 16 << 20   # a post file larger than this is reported, not read
 BATCH = 500     # posts made durable and committed together
 AHEAD = 1024    # versions read ahead of the writing, at most
 
@@ -75,26 +78,46 @@ def tree_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def tree_versions(paths: Iterable[str | Path]) -> Iterator[Version]:
     for f in tree_files(paths):
-        yield Version(f.name, f.read_bytes().decode("utf-8", errors="replace"), _location(f), None, str(f))
+        try:
+            info = os.stat(f)
+            if not stat.S_ISREG(info.st_mode):
+                raise OSError(f"{f} is not a regular file")
+            if info.st_size > MAX_POST_BYTES:
+                raise OSError(f"{f} is larger than {MAX_POST_BYTES // (1 << 20)} MB")
+            text = f.read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            yield Version(f.name, "", _location(f), None, str(f), error=f"cannot be read: {exc.strerror or exc}")
+            continue
+        yield Version(f.name, text, _location(f), None, str(f))
 
 
 def git_versions(repo: str | Path) -> Iterator[Version]:
     """Every version of every post in the history of ``repo``, oldest commit first."""
     repo = Path(repo)
-    log = subprocess.run(["git", "-C", str(repo), "log", "--reverse", "--no-renames", "--format=%x01%H %ct",
-                          "--name-status", "--", *POST_DIRS], capture_output=True, text=True)
+    log = subprocess.run(["git", "-c", "core.quotePath=false", "-C", str(repo), "log", "--reverse", "--no-renames",
+                          "-z", "--format=%x01%H %ct", "--name-status", "--", *POST_DIRS], capture_output=True)
     if log.returncode != 0:
-        raise ImportError_(f"{repo} is no git repository git can read: {log.stderr.strip()[:200]}")
+        raise ImportError_(f"{repo} is no git repository git can read: "
+                           f"{log.stderr.decode('utf-8', 'replace').strip()[:200]}")
     wanted: list[tuple[str, str, dt.datetime]] = []
     commit, when = "", dt.datetime.now(dt.timezone.utc)
-    for line in log.stdout.splitlines():
-        if line.startswith("\x01"):
-            commit, stamp = line[1:].split()
-            when = dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc)
-        elif line and line[0] in "AM" and "\t" in line:
-            path = line.split("\t", 1)[1]
-            if path.endswith((".md", ".markdown")):
+    now = dt.datetime.now(dt.timezone.utc)
+    fields = log.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    i = 0
+    while i < len(fields):
+        field = fields[i].lstrip("\n")
+        if field.startswith("\x01"):
+            commit, stamp = field[1:].split()[:2]
+            # a commit time in the future (a wrong clock, or a forged one) would win over every later version
+            when = min(dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc), now)
+            i += 1
+        elif field[:1] in ("A", "M", "D", "T") and i + 1 < len(fields):
+            path = fields[i + 1]
+            if field[:1] in "AMT" and path.endswith((".md", ".markdown")):
                 wanted.append((commit, path, when))
+            i += 2
+        else:
+            i += 1
     if not wanted:
         return
     cat = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
@@ -105,9 +128,15 @@ def git_versions(repo: str | Path) -> Iterator[Version]:
             cat.stdin.write(f"{commit}:{path}\n".encode())
             cat.stdin.flush()
             header = cat.stdout.readline().split()
-            if len(header) < 3 or header[1] != b"blob":
+            if len(header) < 3:             # "<name> missing": nothing follows
                 continue
-            data = cat.stdout.read(int(header[2]))
+            size = int(header[2])
+            if header[1] != b"blob" or size > MAX_POST_BYTES:
+                while size > 0:             # consumed all the same: the stream stays in step
+                    size -= len(cat.stdout.read(min(size, 1 << 20)) or b"x" * size)
+                cat.stdout.read(1)
+                continue
+            data = cat.stdout.read(size)
             cat.stdout.read(1)
             yield Version(Path(path).name, data.decode("utf-8", errors="replace"), _location(Path(path)), when,
                           f"{commit[:10]}:{path}")
@@ -131,10 +160,14 @@ _SITEMAP = SiteMap(SITE, ["finews.withounder.com", "finews.zning.me"])
 
 def _read(version: Version) -> tuple[Version, ArticleItem | None, bool, str]:
     """``(version without its text, item, jekyll_reads_it, why not)`` — run in the reading process."""
+    if version.error:
+        return version, None, True, version.error
     try:
         item, _meta, jekyll_ok = article(version, _SITEMAP)
     except (NotAPost, ExtractError) as exc:
         return replace(version, text=""), None, True, str(exc)
+    except Exception as exc:     # noqa: BLE001 (a hostile front matter: one version's failure, never the import's)
+        return replace(version, text=""), None, True, f"cannot be read as a post: {type(exc).__name__}: {exc}"
     return replace(version, text=""), item, jekyll_ok, ""
 
 
@@ -147,19 +180,37 @@ def read_all(versions: Iterable[Version], jobs: int) -> Iterator[tuple[Version, 
     import multiprocessing
     import threading
 
-    window = threading.BoundedSemaphore(AHEAD)    # Pool.imap would read every version ahead at once
+    window = threading.Semaphore(AHEAD)    # Pool.imap would read every version ahead at once
+    done = threading.Event()
 
     def bounded() -> Iterator[Version]:
         for version in versions:
-            window.acquire()
+            while not window.acquire(timeout=0.2):
+                if done.is_set():       # the import stopped: the feeder thread ends too
+                    return
+            if done.is_set():
+                return
             yield version
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with context.Pool(jobs - 1) as pool:
+    pool = context.Pool(jobs - 1, initializer=_quiet_worker)
+    try:
         for result in pool.imap(_read, bounded(), chunksize=64):
             window.release()
             yield result
+    finally:
+        done.set()
+        pool.terminate()
+        pool.join()
+
+
+def _quiet_worker() -> None:
+    """A reading process leaves SIGINT to its parent and dies on SIGTERM (the pool's terminate)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def is_git(path: str | Path) -> bool:

@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import socket
+import sqlite3
 from pathlib import Path
 
 from newsarchive.store.paths import OWN_NAMES, UnsafeArchive, check_folder, own_dir, read_own  # noqa: F401
@@ -131,6 +132,8 @@ class ArchiveWriter:
     def _write(self, code: str, filename: str, text: str, row: dict, stamp: str | None = None,
                new_location: str | None = None) -> tuple[str, Path]:
         previous = self.catalog.get(code)
+        if previous is not None and self.catalog.deferred:
+            self.checkpoint()   # a batch replaces a committed post's file only once its own rows are durable
         location = previous["location"] if previous else (new_location or POSTS_DIR)
         target = inside(own_dir(self.folder / location), filename)
         digest = sha256_text(text)
@@ -157,6 +160,8 @@ class ArchiveWriter:
         row = self.catalog.get(info_code)
         if row is None or row["location"] == location:
             return
+        if self.catalog.deferred:
+            self.checkpoint()
         source = self.folder / row["location"] / row["path"]
         if source.exists() and not source.is_symlink():
             os.replace(source, inside(own_dir(self.folder / location), row["path"]))
@@ -196,5 +201,9 @@ class ArchiveWriter:
         self.catalog.checkpoint()
 
     def close(self) -> None:
-        self.checkpoint()
+        if self.catalog.deferred:
+            try:
+                self.checkpoint()
+            except (OSError, sqlite3.Error):
+                pass            # (a full disk: the batch's rows are lost, its files stay; a re-run records them)
         self.catalog.close()
