@@ -155,7 +155,9 @@ class Scheduler:
                 f"unchanged {get('unchanged')}, skipped known {get('skipped_known')}, failed {get('failed')}, "
                 f"duration {time.time() - started:.1f}s, exit {code}")
         if code and stderr.strip():
-            line += f" ({stderr.strip().splitlines()[-1][:200]})"
+            cause = stderr.strip().splitlines()[-1]
+            # a long path may not cut the advice at the end of the line (`run newsarchive verify --repair`)
+            line += f" ({cause if len(cause) <= 600 else cause[:300] + ' … ' + cause[-250:]})"
         self.log(line)
         moved = 0
         if self.keep_days is not None:
