@@ -159,7 +159,7 @@ def test_a_full_disk_stops_the_crawl_with_its_cause_and_the_rerun_completes(mirr
         assert "No space left on device" in result.stderr or "disk is full" in result.stderr
         kept = _files(out)
         assert 0 < len(kept) < len(_files(clean)) and all(kept[n] == _files(clean)[n] for n in kept)
-        assert _crawls(out)[-1][2] == "archive_unwritable"               # recorded, on a full disk
+        assert _crawls(out)[-1][2] == "archive_unwritable", result.stderr   # recorded, on a full disk
         subprocess.run(["mount", "-o", "remount,size=20m", str(out)], check=True)
         rerun = run_cli("crawl", "--site", mirror.url, "--output", out, server=mirror)
         assert rerun.returncode == 0 and _files(out) == _files(clean)
