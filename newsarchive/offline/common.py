@@ -13,6 +13,23 @@ class ExportError(ValueError):
     """A bad filter or target; one line for the person who asked."""
 
 
+def row_filters(since: str | None, until: str | None, categories: list[str] | None,
+                table: str = "") -> tuple[list[str], list[str]]:
+    """SQL conditions (and their parameters) on catalog rows: Beijing dates, inclusive; categories."""
+    col = f"{table}." if table else ""
+    clauses, params = [], []
+    if since:
+        clauses.append(f"substr({col}date, 1, 10) >= ?")
+        params.append(since)
+    if until:
+        clauses.append(f"substr({col}date, 1, 10) <= ?")
+        params.append(until)
+    if categories:
+        clauses.append(f"{col}category IN ({', '.join('?' * len(categories))})")
+        params.extend(categories)
+    return clauses, params
+
+
 def split_body(body: str) -> tuple[str, str]:
     """``(article, link URL)`` from a post body: the article ends at the ``<url>`` autolink line."""
     parts = body.split("\n\n")

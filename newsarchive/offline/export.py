@@ -19,7 +19,14 @@ from pathlib import Path
 
 from newsarchive.core.mdsafe import md_text
 from newsarchive.core.post import yaml_double_quoted, yaml_scalar
-from newsarchive.offline.common import ExportError, iso_date, records, site_name, split_body  # noqa: F401
+from newsarchive.offline.common import (  # noqa: F401
+    ExportError,
+    iso_date,
+    records,
+    row_filters,
+    site_name,
+    split_body,
+)
 from newsarchive.store.catalog import Catalog
 from newsarchive.store.files import atomic_write
 
@@ -39,16 +46,7 @@ def _check_date(value: str | None, name: str) -> str | None:
 def select(catalog: Catalog, since=None, until=None, categories=None):
     """Catalog rows matching the filters (Beijing dates, inclusive), streamed in date order."""
     since, until = _check_date(since, "since"), _check_date(until, "until")
-    clauses, params = [], []
-    if since:
-        clauses.append("substr(date, 1, 10) >= ?")
-        params.append(since)
-    if until:
-        clauses.append("substr(date, 1, 10) <= ?")
-        params.append(until)
-    if categories:
-        clauses.append(f"category IN ({', '.join('?' * len(categories))})")
-        params.extend(categories)
+    clauses, params = row_filters(since, until, categories)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     return catalog.iter_posts(where, tuple(params))
 

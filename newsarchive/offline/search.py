@@ -10,6 +10,7 @@ from pathlib import Path
 
 from newsarchive.core.post import PostFormatError, split_front_matter
 from newsarchive.core.textindex import index_text, parse_query, snippet, visible_text
+from newsarchive.offline.common import row_filters
 from newsarchive.store.catalog import Catalog, shown
 from newsarchive.store.files import read_own
 
@@ -58,18 +59,9 @@ def search(folder: str | Path, query: str, since: str | None = None, until: str 
     catalog = Catalog(folder, readonly=True)
     if catalog.db is None:
         raise SearchError(f"no archive in {folder} (no {Catalog.FILENAME})")
-    filters, params = [], []
+    filters, params = row_filters(since, until, categories, table="p")
     if not revisions:
         filters.append("d.kind = 'post'")
-    if since:
-        filters.append("substr(p.date, 1, 10) >= ?")
-        params.append(since)
-    if until:
-        filters.append("substr(p.date, 1, 10) <= ?")
-        params.append(until)
-    if categories:
-        filters.append(f"p.category IN ({', '.join('?' * len(categories))})")
-        params.extend(categories)
     where = (" AND " + " AND ".join(filters)) if filters else ""
     db = catalog.conn
     # FTS5 ranks alone first (its ORDER BY rank LIMIT n path), the documents and filters after: a
