@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-archive, venv, mirror, proxy = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+archive, venv, mirror, proxy = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), sys.argv[3], sys.argv[4]
 work = Path(tempfile.mkdtemp(prefix="pywb-"))
 bin_ = venv / "bin"
 subprocess.run([bin_ / "wb-manager", "init", "c"], cwd=work, check=True, capture_output=True)
