@@ -20,7 +20,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--since", metavar="YYYY-MM-DD", help="posts on or after this Beijing date")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="posts on or before this Beijing date")
     p.add_argument("--category", action="extend", nargs="+", metavar="SLUG", help="only these categories")
-    p.add_argument("--no-fsync", action="store_true", help="do not fsync each post (faster; a re-run repairs a crash)")
+    p.add_argument("--no-fsync", action="store_true", help="do not make each batch of posts durable with a sync (faster; after a power cut, import again)")
     p.set_defaults(func=cmd_import)
 
 
