@@ -149,13 +149,19 @@ def _one_line(exc: BaseException) -> str:
 
 def check_archive(folder: str) -> None:
     """Before a command writes ``folder``: a folder (not a file), no links in it, a usable catalog."""
-    from newsarchive.store.catalog import catalog_problem
     from newsarchive.store.paths import UnsafeArchive, check_folder
 
     try:
         check_folder(folder)
     except UnsafeArchive as exc:
         raise CommandError(str(exc), EX_CANTCREAT) from None
+    check_catalog(folder)
+
+
+def check_catalog(folder: str) -> None:
+    """Before a command reads ``folder``'s catalog: a damaged or lost one is exit 65, with what to do."""
+    from newsarchive.store.catalog import catalog_problem
+
     problem = catalog_problem(folder)
     if problem:
         raise CommandError(problem, EX_DATAERR)

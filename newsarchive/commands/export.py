@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from newsarchive.commands.common import EX_DATAERR, EX_OK, EX_USAGE, CommandError
+from newsarchive.commands.common import EX_OK, EX_USAGE, CommandError, check_catalog
 
 
 def add_parser(sub, parents) -> None:
@@ -37,12 +37,9 @@ def check_dates(args) -> None:
 
 def cmd_export(args) -> int:
     from newsarchive.offline.export import ExportError, export
-    from newsarchive.store.catalog import catalog_problem
 
     check_dates(args)
-    problem = catalog_problem(args.output or "output")
-    if problem:
-        raise CommandError(problem, EX_DATAERR)
+    check_catalog(args.output or "output")
     try:
         n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
     except (ExportError, OSError) as exc:

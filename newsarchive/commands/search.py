@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from newsarchive.commands.common import EX_DATAERR, EX_FAILED, EX_OK, EX_USAGE, CommandError, locked
+from newsarchive.commands.common import EX_FAILED, EX_OK, EX_USAGE, CommandError, check_catalog, locked
 
 
 def add_parser(sub, parents) -> None:
@@ -25,12 +25,9 @@ def add_parser(sub, parents) -> None:
 def cmd_search(args) -> int:
     from newsarchive.commands.export import check_dates
     from newsarchive.offline.search import SearchError, reindex, search, unindexed
-    from newsarchive.store.catalog import catalog_problem
 
     folder = args.output or "output"
-    problem = catalog_problem(folder)
-    if problem:
-        raise CommandError(problem, EX_DATAERR)
+    check_catalog(folder)
     check_dates(args)
     if args.limit < 1:
         raise CommandError("--limit takes a number, 1 or more", EX_USAGE)
