@@ -198,6 +198,7 @@ class WarcArchive:
                 response.rec_headers.add_header("WARC-Refers-To", refers_id)
             self.revisits += 1
         else:
+            warc_headers["WARC-Payload-Digest"] = digest     # computed once: warcio takes it as given
             response = self.writer.create_warc_record(rec.url, "response", payload=io.BytesIO(rec.body),
                                                       http_headers=http, warc_headers_dict=warc_headers)
         response_id = response.rec_headers.get_header("WARC-Record-ID")
