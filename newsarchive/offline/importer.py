@@ -228,7 +228,7 @@ def import_archive(folder: str | Path, paths: list[str], git: bool | None = None
     jobs = min(2, os.cpu_count() or 1) if jobs is None else jobs
     counts: collections.Counter = collections.Counter()
     notes: list[str] = []
-    archivist = Archivist(folder, fsync=fsync, warc=False, sitemap=sitemap, claim=lambda code: True)
+    archivist = Archivist(folder, warc=False, sitemap=sitemap, claim=lambda code: True)
     archivist.writer.batch(durable=fsync)   # durable every BATCH posts: one sync, not one fsync a post
     try:
         for path in paths:
