@@ -168,6 +168,39 @@ def test_a_full_disk_stops_the_crawl_with_its_cause_and_the_rerun_completes(mirr
         subprocess.run(["umount", str(out)], capture_output=True)
 
 
+def _fill(folder: Path) -> None:
+    """Take every free byte of the file system ``folder`` is on."""
+    with open(folder / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(bytes(4096))
+        except OSError:
+            pass
+
+
+def test_the_crawl_row_is_finished_on_a_disk_the_crawl_filled(tmp_path):
+    out = tmp_path / "small"
+    out.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(out)):
+        pytest.skip("mounting a small tmpfs needs root and mount(8): the disk-full case was not run")
+    catalog = None
+    try:
+        catalog = Catalog(out)
+        crawl = catalog.start_crawl("mirror", "2026-12-01T08:00:00+08:00")
+        _fill(out)
+        with pytest.raises(sqlite3.OperationalError, match="full"):   # the disk is full for the catalog too
+            catalog.start_crawl("mirror", "2026-12-01T08:00:01+08:00")
+        catalog.conn.rollback()
+        catalog.finish_crawl(crawl, "mirror", "2026-12-01T08:00:00+08:00", 3, 0, 0, 1, "archive_unwritable")
+        catalog.close()
+        assert [r[2] for r in _crawls(out)] == ["archive_unwritable"]
+        assert not list(out.glob(".newsarchive.reserve-*"))
+    finally:
+        if catalog is not None:
+            catalog.close()
+        subprocess.run(["umount", str(out)], capture_output=True)
+
+
 def test_a_read_only_posts_folder_stops_the_crawl_with_its_cause(mirror, clean, tmp_path):
     out = tmp_path / "archive"
     (out / "_posts").mkdir(parents=True)

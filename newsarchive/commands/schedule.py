@@ -62,6 +62,7 @@ class Timetable:
 
 GITIGNORE = """.newsarchive.lock
 .newsarchive.write.lock
+.newsarchive.reserve-*
 archive.sqlite3
 archive.sqlite3-*
 archive.sqlite3.damaged-*

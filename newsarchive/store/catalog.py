@@ -7,6 +7,7 @@ one row per crawl. WAL mode: one writer (the writer pipeline) and any number of 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from pathlib import Path
 
@@ -119,6 +120,16 @@ def catalog_problem(folder: str | Path) -> str | None:
     if check != "ok":
         return f"{path} is damaged ({check}): {fix}"
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def shown(row: dict) -> str:
@@ -314,12 +325,40 @@ class Catalog:
         of ``--jobs``, one Redis worker's part, or URLs a person gave."""
         cur = self.conn.execute("INSERT INTO crawls (spider, started, scope) VALUES (?, ?, ?)", (spider, started, scope))
         self.conn.commit()
-        return int(cur.lastrowid or 0)
+        crawl_id = int(cur.lastrowid or 0)
+        self._reserve()
+        return crawl_id
+
+    RESERVE_BYTES = 256 * 1024    # room for the crawl's last row: 60 WAL frames, where one is needed
+    RESERVE_PREFIX = ".newsarchive.reserve-"
+
+    def _reserve(self) -> None:
+        """Hold a little disk space for the end of this crawl: a crawl that fills the disk releases it
+        just before it writes its last row, so the row (and its reason) is written also then. Best
+        effort: a disk already full records the start and leaves the end to luck. The file is named
+        by the process; one left by a process that is gone (killed) is removed here."""
+        for old in self.folder.glob(self.RESERVE_PREFIX + "*"):
+            pid = old.name[len(self.RESERVE_PREFIX):]
+            if pid.isdigit() and not _alive(int(pid)):
+                old.unlink(missing_ok=True)
+        path = self.folder / f"{self.RESERVE_PREFIX}{os.getpid()}"
+        try:        # never through a link (it would fill another file)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with open(fd, "wb", buffering=0) as f:
+                f.write(bytes(self.RESERVE_BYTES))      # real blocks, not a sparse file
+                os.fsync(f.fileno())
+        except OSError:
+            path.unlink(missing_ok=True)
+
+    def _release(self) -> None:
+        (self.folder / f"{self.RESERVE_PREFIX}{os.getpid()}").unlink(missing_ok=True)
 
     def finish_crawl(self, crawl_id: int | None, spider: str, started: str, new: int, updated: int,
                      unchanged: int, failed: int, reason: str, found: int = 0) -> None:
         """The end of a crawl, with its reason (``finished``, ``archive_unwritable``, …). Updating the row
-        made at the start needs no new page of the file, so it is written even on a full disk."""
+        made at the start is one page of the WAL, written into the room the start reserved: so it is
+        written even when the crawl filled the disk."""
+        self._release()
         values = (now_text(), new, updated, unchanged, failed, reason, found)
         if crawl_id and self.conn.execute("UPDATE crawls SET finished = ?, new = ?, updated = ?, unchanged = ?, "
                                           "failed = ?, reason = ?, found = ? WHERE id = ?",
