@@ -17,6 +17,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,8 +84,16 @@ class WriterGone(RuntimeError):
     """The writer process stopped (killed, or the disk refused it)."""
 
 
+# group commit: while messages wait, posts are written in a batch (files unsynced, rows held) that is
+# made durable — one sync, one commit — when the pipe falls idle, or at these bounds
+BATCH_POSTS = 128
+BATCH_SECONDS = 0.25
+
+
 def _serve(conn, config: WriterConfig) -> None:
-    """The child: answer messages until ``Close`` or the pipe closes."""
+    """The child: answer messages until ``Close`` or the pipe closes. A post's answer is sent once its
+    file and its row are durable: a writer killed mid-batch loses the batch's rows (its files are
+    there, the next run records them), and the crawl never counted them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the crawl decides when to stop, and says so
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from newsarchive.core.extract import SiteMap
@@ -95,19 +104,49 @@ def _serve(conn, config: WriterConfig) -> None:
                           sitemap=SiteMap(*config.site) if config.site else None, warc=config.warc,
                           warc_max=config.warc_max, lock_each_write=config.lock_each_write,
                           warc_info=dict(config.warc_info), search=config.search)
+    if not config.lock_each_write:      # (several writers on one folder: each post its own commit)
+        archivist.writer.batch(durable=config.fsync)
     conn.send(Ready(archivist.removed_temps, archivist.salvaged))
+    answers: list[Answer] = []
+    opened = 0.0
+
+    def commit() -> None:
+        nonlocal answers
+        held, answers = answers, []
+        try:
+            archivist.checkpoint()
+        except Exception:  # noqa: BLE001 - a disk that refused the batch: its posts were not archived
+            held = [a if a.outcome is None or a.outcome.dropped else
+                    Answer(a.ident, Outcome("dropped", a.outcome.info_code, reason="write_error",
+                                            message=archivist.broken, fatal=True)) for a in held]
+        try:
+            for answer in held:
+                conn.send(answer)
+        except (OSError, ValueError):
+            pass                # the crawl is gone: what it was sent is archived all the same
+
+    def ingest(m: Ingest) -> None:
+        nonlocal opened
+        if not answers:
+            opened = time.monotonic()
+        answers.append(Answer(m.ident, archivist.ingest(ArticleItem(**m.item), m.records)))
+
     handlers: dict[type, Callable[[Any], Any]] = {
-        Ingest: lambda m: conn.send(Answer(m.ident, archivist.ingest(ArticleItem(**m.item), m.records))),
+        Ingest: ingest,
         Capture: lambda m: archivist.capture(m.record),
         Failure: lambda m: archivist.failure(m.url, m.info_code, m.reason, m.permanent),
     }
     try:
         while True:
+            if answers and (len(answers) >= BATCH_POSTS or time.monotonic() - opened >= BATCH_SECONDS
+                            or not conn.poll(0)):
+                commit()
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
                 break                                   # the crawl is gone: finish cleanly
             if isinstance(msg, Close):
+                commit()
                 conn.send(Answer(msg.ident, None))
                 break
             try:
@@ -115,8 +154,8 @@ def _serve(conn, config: WriterConfig) -> None:
             except Exception as exc:  # noqa: BLE001 - the crawl hears of it as a failed write, not a crash
                 archivist.broken = archivist.broken or f"the archive writer failed: {type(exc).__name__}: {exc}"
                 if isinstance(msg, Ingest):
-                    conn.send(Answer(msg.ident, Outcome("dropped", reason="write_error", message=archivist.broken,
-                                                        fatal=True)))
+                    answers.append(Answer(msg.ident, Outcome("dropped", reason="write_error", message=archivist.broken,
+                                                             fatal=True)))
     finally:
         try:
             archivist.close()

@@ -308,7 +308,7 @@ class Catalog:
 
     def record_ignored(self, page: str, reason: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO ignored_pages VALUES (?, ?, ?)", (page, reason, now_text()))
-        self.conn.commit()
+        self._commit()
 
     def record_failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
         self.conn.execute(
@@ -317,7 +317,7 @@ class Catalog:
             "attempts = attempts + 1, last_seen = excluded.last_seen, info_code = COALESCE(excluded.info_code, info_code)",
             (url, info_code, reason, int(permanent), now_text()),
         )
-        self.conn.commit()
+        self._commit()
 
     def start_crawl(self, spider: str, started: str, scope: str = "full") -> int:
         """A crawl's row, made when it starts: a crawl killed on the way is there too, unfinished.

@@ -196,6 +196,16 @@ class Archivist:
     def failure(self, url: str, info_code: str | None, reason: str, permanent: bool) -> None:
         self.catalog.record_failure(url, info_code, reason, permanent)
 
+    def checkpoint(self) -> None:
+        """Make what a batch wrote durable (``ArchiveWriter.batch``): the files synced, then their rows
+        committed. A disk that refuses it breaks the archivist, as a failed write does."""
+        try:
+            self.writer.checkpoint()
+        except (OSError, sqlite3.Error) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.broken = self.broken or f"could not write the catalog: {detail}"
+            raise
+
     def close(self) -> None:
         try:
             if self.warc is not None:
