@@ -159,6 +159,35 @@ def test_the_cdxj_index_lists_every_capture_sorted(gzipped):
     assert len([line for line in index if '"mime": "warc/revisit"' in line or '"status": "200"' in line]) == captures
 
 
+def test_the_cdxj_index_made_while_writing_is_what_cdxj_indexer_reads_from_the_files(gzipped):
+    import io
+
+    from cdxj_indexer import CDXJIndexer
+
+    out = io.StringIO()
+    CDXJIndexer(out, [str(p) for p in sorted((gzipped["out"] / "warc").glob("*.warc.gz"))]).process_all()
+    read = sorted(line for line in out.getvalue().splitlines() if line.strip())
+    assert (gzipped["out"] / "warc" / "index.cdxj").read_text("utf-8").splitlines() == read
+
+
+def test_a_file_left_open_by_a_killed_run_is_salvaged_and_indexed(gzipped, tmp_path):
+    from newsarchive.store.files import HOST
+    from newsarchive.store.warc import OPEN_SUFFIX, salvage
+
+    source = max(warc_files(gzipped["out"] / "warc"), key=lambda p: p.stat().st_size)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder = tmp_path / "warc"
+    folder.mkdir()
+    stale = folder / f"newsarchive-20260901000000000000-{HOST}-{gone.stdout.strip()}-00001.warc.gz{OPEN_SUFFIX}"
+    data = source.read_bytes()
+    stale.write_bytes(data[: len(data) - 200])        # killed in the middle of its last record
+    captures = sum(1 for path, r, _ in _records(source.parent) if path == source and r.rec_type in ("response", "revisit"))
+    assert salvage(folder) > 0 and not list(folder.glob(f"*{OPEN_SUFFIX}"))
+    index = (folder / "index.cdxj").read_text("utf-8").splitlines()
+    assert captures - 1 <= len(index) <= captures           # every whole capture, the cut one not
+    assert all(f'"filename": "{stale.name[: -len(OPEN_SUFFIX)]}"' in line for line in index)
+
+
 def test_verify_knows_revisits_and_the_digest_index_survives_a_repair(gzipped, tmp_path):
     out = tmp_path / "a"
     shutil.copytree(gzipped["out"], out)

@@ -148,6 +148,7 @@ class WarcArchive:
         self.index = index
         self.fh: Any = None
         self.path: Path | None = None
+        self.lines: list[str] = []      # the open file's CDXJ lines, made as its records are written
         self.writer: Any = None
         self.warcinfo_id = ""
         self.serial = 0
@@ -172,6 +173,7 @@ class WarcArchive:
         """A response (or revisit) record and its request record, as the crawl sent and received them."""
         if self.fh is None:
             self._open()
+        assert self.path is not None
         date = rec.date or warc_date()
         response_headers = header_pairs(rec.response_headers)
         names = {k.lower() for k, _ in response_headers}
@@ -202,7 +204,11 @@ class WarcArchive:
             response = self.writer.create_warc_record(rec.url, "response", payload=io.BytesIO(rec.body),
                                                       http_headers=http, warc_headers_dict=warc_headers)
         response_id = response.rec_headers.get_header("WARC-Record-ID")
+        offset = self.fh.tell()
         self.writer.write_record(response)
+        if self.index:
+            self.lines.append(cdxj_line(rec.url, date, "warc/revisit" if seen is not None else _mime(response_headers),
+                                        rec.status, digest, self.fh.tell() - offset, offset, self.path.name))
         if seen is None:    # (a revisit's request is the one of the capture it refers to: not written again)
             request = self.writer.create_warc_record(
                 rec.url, "request", payload=io.BytesIO(b""), http_headers=request_head(rec),
@@ -231,8 +237,9 @@ class WarcArchive:
             self.fh.close()
             os.replace(str(self.path) + OPEN_SUFFIX, self.path)
             self.fh = None
+            lines, self.lines = self.lines, []
             if self.index:
-                update_index(self.folder, [self.path])
+                merge_index(self.folder, lines)
 
 
 def request_head(rec: WarcRecord) -> StatusAndHeaders:
@@ -245,20 +252,58 @@ def request_head(rec: WarcRecord) -> StatusAndHeaders:
     return StatusAndHeaders(f"{rec.method or 'GET'} {target} HTTP/1.1", headers, is_http_request=True)
 
 
+_MIME_END = re.compile(r"[;\s]")
+
+
+def _mime(headers: list[tuple[str, str]]) -> str | None:
+    value = next((v for k, v in headers if k.lower() == "content-type"), None)
+    return _MIME_END.split(value, 1)[0].strip() if value else value
+
+
+def cdxj_line(url: str, date: str, mime: str | None, status: str, digest: str, length: int, offset: int,
+              filename: str) -> str:
+    """The line cdxj-indexer writes for a response or revisit record (its default fields, in its
+    order), made as the record is written — the file is not read again to index it. A test holds it
+    equal to cdxj-indexer's own output."""
+    import json
+
+    from surt import surt
+    from warcio.timeutils import iso_date_to_timestamp
+
+    try:
+        key = surt(url)
+    except Exception:  # noqa: BLE001 - as cdxj-indexer: a URL surt cannot read is its own key
+        key = url
+    fields: dict[str, str] = {"url": url}
+    if mime is not None:
+        fields["mime"] = mime
+    fields["status"] = status.split(" ", 1)[0]
+    fields.update(digest=digest, length=str(length), offset=str(offset), filename=filename)
+    return f"{key} {iso_date_to_timestamp(date)} {json.dumps(fields)}"
+
+
+def merge_index(folder: Path, new_lines: list[str]) -> None:
+    """Merge CDXJ lines into ``folder/index.cdxj``, sorted (temp file, then ``os.replace``)."""
+    index = folder / INDEX_NAME
+    lines = set(index.read_text("utf-8").splitlines()) if index.is_file() and not index.is_symlink() else set()
+    lines |= {line for line in new_lines if line.strip()}
+    if not lines:
+        return
+    tmp = index.with_name(f".{index.name}.part")
+    tmp.write_text("\n".join(sorted(lines)) + "\n", "utf-8")
+    os.replace(tmp, index)
+
+
 def update_index(folder: Path, new_files: list[Path]) -> None:
-    """Merge the CDXJ lines of ``new_files`` (cdxj-indexer) into ``folder/index.cdxj``, sorted."""
+    """Index whole files (cdxj-indexer) into ``folder/index.cdxj``: the files salvaged from a killed
+    run, whose lines were never made."""
     try:
         from cdxj_indexer import CDXJIndexer
     except ImportError:         # (an install without the indexer keeps its WARC files all the same)
         return
     out = io.StringIO()
     CDXJIndexer(out, [str(p) for p in new_files]).process_all()
-    index = folder / INDEX_NAME
-    lines = set(index.read_text("utf-8").splitlines()) if index.is_file() and not index.is_symlink() else set()
-    lines |= {line for line in out.getvalue().splitlines() if line.strip()}
-    tmp = index.with_name(f".{index.name}.part")
-    tmp.write_text("\n".join(sorted(lines)) + "\n", "utf-8")
-    os.replace(tmp, index)
+    merge_index(folder, out.getvalue().splitlines())
 
 
 def _writer_alive(name: str) -> bool:
@@ -292,6 +337,7 @@ def salvage(folder: str | Path) -> int:
                 dst.flush()
                 os.fsync(dst.fileno())
             os.replace(str(final) + ".salvage", final)
+            update_index(folder, [final])
         stale.unlink()
     return saved
 
