@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from operator import add
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
@@ -36,15 +37,16 @@ def visible_text(body: str) -> str:
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
 
-def _cjk_tokens(run: str) -> str:
-    if len(run) == 1:
-        return run
-    return " ".join([run[i:i + 2] for i in range(len(run) - 1)] + [run[-1]])
+_CJK_SPLIT = re.compile(f"([{_CJK}]+)")
 
 
 def index_text(text: str) -> str:
     """``text`` as the index sees it: CJK runs as bigrams (and their last character), the rest as it is."""
-    return _CJK_RUN.sub(lambda m: f" {_cjk_tokens(m.group())} ", text)
+    parts = _CJK_SPLIT.split(text)          # text, run, text, run, …, text
+    for i in range(1, len(parts), 2):
+        run = parts[i]
+        parts[i] = f" {' '.join(map(add, run, run[1:]))} {run[-1]} " if len(run) > 1 else f" {run} "
+    return "".join(parts)
 
 
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
