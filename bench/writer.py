@@ -4,8 +4,9 @@ takes per post, measured in one process on one core, free of the crawl's and the
     python bench/writer.py record [--posts 2000]     # crawl the bench mirror once, keep what the writer was sent
     python bench/writer.py [--runs 3] [-s KEY=VALUE …] # replay it into a fresh archive, report ms/post
 
-(`python bench/run.py` makes the mirror first.) The replay uses the writer process's own loop
-(``writerproc._serve``) on a pipe fed from this process, so group commit and all are as in a crawl.
+(`python bench/run.py` makes the mirror first.) The replay runs the writer process's own loop
+(``writerproc._serve``) on a pipe fed by another process, so group commit and all are as in a crawl;
+the CPU is this process's (the loop's, and a thread that drains the answers).
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def replay(runs: int, settings: dict[str, str]) -> None:
         ours, theirs = multiprocessing.Pipe()
         answers: list = []
         reader = threading.Thread(target=_drain, args=(ours, answers, posts + 2))
-        feeder = threading.Thread(target=_feed, args=(ours, tape))
+        feeder = multiprocessing.get_context("fork").Process(target=_feed, args=(ours, tape))   # (not a thread: no GIL shared)
         before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         reader.start()
@@ -85,6 +86,7 @@ def replay(runs: int, settings: dict[str, str]) -> None:
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
         feeder.join()
+        ours.close()
         reader.join(timeout=5)
         times.append(wall * 1000 / posts)
         cpus.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000 / posts)
