@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS search_docs (
 CREATE INDEX IF NOT EXISTS search_docs_code ON search_docs (info_code, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(title, body, content='',
                                                           tokenize='unicode61 remove_diacritics 2');
--- ranked by bm25, a title's words weighing five times the body's
+-- ranked by bm25, a title's words weighing five times the body's (search calls bm25() with these weights)
 INSERT INTO search_index (search_index, rank) SELECT 'rank', 'bm25(5.0, 1.0)'
     WHERE (SELECT COUNT(*) FROM search_index_config WHERE k = 'rank') = 0;
 CREATE TABLE IF NOT EXISTS warc_digests (
