@@ -242,3 +242,104 @@ def test_capture_stages_post_records_and_holds_listings_until_something_is_writt
         respond(SITE + f"category/p{i}.html", {ROLE: "listing"})
     assert sink.backend is not None and sink.held == []
     sink.backend.close()
+
+
+_CRASH = '''
+import os, sys, dataclasses
+sys.path.insert(0, {root!r})
+from newsarchive.store import files
+from newsarchive.store.files import ArchiveWriter
+from newsarchive.core.post import Post
+import datetime as dt
+w = ArchiveWriter({folder!r})
+w.batch()
+post = Post(info_code="NW202609010001", title="t", date=dt.datetime({year}, 9, 1, 8, tzinfo=dt.timezone.utc),
+            category="c", tags=["x"], body="<p>{text}</p>", link_url="", share_url="")
+if {where!r} == "before the file":
+    files.atomic_write = lambda *a, **k: os._exit(0)
+w.write_post(post, "---\\ntitle: t\\n---\\n<p>{text}</p>\\n", "http://m/")
+os._exit(0)             # killed before the batch's own checkpoint
+'''
+
+
+@pytest.mark.parametrize("where", ["before the file", "after the write"])
+@pytest.mark.parametrize("year", [2026, 2025])          # the same file name, or a new one (its date changed)
+def test_an_update_in_a_batch_killed_midway_keeps_the_old_text_and_a_true_row(tmp_path, where, year):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from newsarchive.core.post import Post
+    from newsarchive.store.files import ArchiveWriter
+
+    folder = tmp_path / "a"
+    w = ArchiveWriter(folder)
+    old = Post(info_code="NW202609010001", title="t", date=dt.datetime(2026, 9, 1, 8, tzinfo=dt.timezone.utc),
+               category="c", tags=["x"], body="<p>old</p>", link_url="", share_url="")
+    w.write_post(old, "---\ntitle: t\n---\n<p>old</p>\n", "http://m/")
+    w.close()
+    root = str(Path(__file__).resolve().parent.parent)
+    subprocess.run([sys.executable, "-c", _CRASH.format(root=root, folder=str(folder), year=year, text="new", where=where)],
+                   check=True)
+    catalog = Catalog(folder, readonly=True)
+    row = catalog.get("NW202609010001")
+    revisions = [r[0] for r in catalog.conn.execute("SELECT text FROM revisions")]
+    catalog.close()
+    named = folder / row["location"] / row["path"]
+    assert named.exists()                                                        # the row names a file
+    assert "<p>old</p>" in named.read_text("utf-8") or any("<p>old</p>" in t for t in revisions)
+    if where == "after the write":                                              # the update was durable
+        assert "<p>new</p>" in named.read_text("utf-8") and row["revisions"] == 1 and len(revisions) == 1
+
+
+def test_unchanged_posts_in_a_batch_cost_no_sync(archivist, tmp_path, monkeypatch):
+    from newsarchive.store import files
+
+    for post in POSTS:
+        archivist.ingest(_raw(post))
+    syncs = []
+    monkeypatch.setattr(files, "sync_folder", lambda folder: syncs.append(folder))
+    archivist.writer.batch()
+    archivist.claimed.clear()
+    outcomes = [archivist.ingest(_raw(post)).status for post in POSTS]
+    archivist.checkpoint()
+    assert outcomes == ["unchanged"] * len(POSTS) and len(syncs) == 1     # the batch's one, none a post
+
+
+def test_a_group_the_archive_broke_in_is_answered_as_not_archived(tmp_path, monkeypatch):
+    """Group commit: posts written before a fatal error in the same group were not committed when it
+    came, so none of them is answered as archived; every row there is names a file that is there."""
+    import sqlite3
+
+    from newsarchive.crawl.writerproc import Answer, Close, Ingest, Ready, WriterConfig, _serve
+
+    posts = synthetic_posts(4, seed=9, media=["南方日报"], start=dt.datetime(2026, 9, 2, 8, tzinfo=dt.timezone.utc))
+    real = Catalog.record_post
+    calls = []
+
+    def record_post(self, *a, **k):         # the disk refuses the fourth post's row
+        calls.append(1)
+        if len(calls) == 4:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Catalog, "record_post", record_post)
+    parent, child = multiprocessing.Pipe()
+    config = WriterConfig(str(tmp_path / "a"), fsync=True, site_base="//finews.withounder.com", warc=False,
+                          warc_max=1 << 20, lock_each_write=False, site=(SITE, ("finews.withounder.com",)))
+    for i, post in enumerate(posts):         # all waiting in the pipe before the loop starts: one group
+        item = _raw(post)
+        parent.send(Ingest(i + 1, vars(item).copy(), []))
+    parent.send(Close(9))
+    _serve_here(_serve, child, config)
+    got = []
+    try:
+        while parent.poll(1):
+            got.append(parent.recv())
+    except EOFError:                         # (the loop closed its end: everything was read)
+        pass
+    answers = [m for m in got if isinstance(m, Answer) and m.outcome is not None]
+    assert isinstance(got[0], Ready) and [a.ident for a in answers] == [1, 2, 3, 4]
+    assert all(a.outcome.dropped and a.outcome.reason == R.WRITE_ERROR for a in answers), answers
+    catalog = Catalog(tmp_path / "a", readonly=True)
+    assert all((tmp_path / "a" / r["location"] / r["path"]).exists() for r in catalog.iter_posts())

@@ -114,6 +114,8 @@ def _serve(conn, config: WriterConfig) -> None:
         nonlocal answers
         held, answers = answers, []
         try:
+            if archivist.broken:        # the archive broke during the group: none of its posts counts
+                raise RuntimeError(archivist.broken)
             archivist.checkpoint()
         except Exception:  # noqa: BLE001 - a disk that refused the batch: its posts were not archived
             held = [a if a.outcome is None or a.outcome.dropped else

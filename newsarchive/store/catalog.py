@@ -122,16 +122,6 @@ def catalog_problem(folder: str | Path) -> str | None:
     return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def shown(row: dict) -> str:
     """What a post's page shows beside its title and body: its date (Beijing time) and its tags."""
     return f"{(row.get('date') or '')[:19]} tags: {row.get('tags') or ''}"
@@ -280,6 +270,14 @@ class Catalog:
         self.conn.execute("DELETE FROM search_docs")
         self.conn.execute("INSERT INTO search_index (search_index) VALUES ('delete-all')")
 
+    def keep_revision(self, info_code: str, sha256: str, text: str, stamp: str | None = None) -> None:
+        """The text an update is about to replace, kept and committed before the file is replaced
+        (``record_post`` then counts and indexes it). Kept once: a re-run after a crash adds nothing."""
+        if not self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?",
+                                 (info_code, sha256)).fetchone():
+            self.conn.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)", (info_code, sha256, stamp or now_text(), text))
+        self.conn.commit()
+
     def add_revision(self, info_code: str, sha256: str, text: str, stamp: str) -> bool:
         """An earlier text of a post, kept (and searchable with --revisions) unless it is already."""
         if self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?", (info_code, sha256)).fetchone():
@@ -332,26 +330,43 @@ class Catalog:
     RESERVE_BYTES = 256 * 1024    # room for the crawl's last row: 60 WAL frames, where one is needed
     RESERVE_PREFIX = ".newsarchive.reserve-"
 
+    def _reserve_path(self) -> Path:
+        from newsarchive.store.paths import HOST
+
+        return self.folder / f"{self.RESERVE_PREFIX}{HOST}-{os.getpid()}"
+
     def _reserve(self) -> None:
         """Hold a little disk space for the end of this crawl: a crawl that fills the disk releases it
         just before it writes its last row, so the row (and its reason) is written also then. Best
         effort: a disk already full records the start and leaves the end to luck. The file is named
-        by the process; one left by a process that is gone (killed) is removed here."""
-        for old in self.folder.glob(self.RESERVE_PREFIX + "*"):
-            pid = old.name[len(self.RESERVE_PREFIX):]
-            if pid.isdigit() and not _alive(int(pid)):
-                old.unlink(missing_ok=True)
-        path = self.folder / f"{self.RESERVE_PREFIX}{os.getpid()}"
-        try:        # never through a link (it would fill another file)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        by host and process; one left by a process of this host that is gone (killed) is removed."""
+        from newsarchive.store.paths import writer_alive
+
+        try:
+            for old in self.folder.glob(self.RESERVE_PREFIX + "*"):
+                host, _, pid = old.name[len(self.RESERVE_PREFIX):].rpartition("-")
+                try:
+                    if pid.isdigit() and len(pid) < 10 and not writer_alive(host, int(pid)) and not old.is_dir():
+                        old.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            path = self._reserve_path()
+            path.unlink(missing_ok=True)      # never through what was planted there (a link, a FIFO)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except (OSError, ValueError):
+            return
+        try:
             with open(fd, "wb", buffering=0) as f:
                 f.write(bytes(self.RESERVE_BYTES))      # real blocks, not a sparse file
                 os.fsync(f.fileno())
         except OSError:
-            path.unlink(missing_ok=True)
+            self._release()
 
     def _release(self) -> None:
-        (self.folder / f"{self.RESERVE_PREFIX}{os.getpid()}").unlink(missing_ok=True)
+        try:
+            self._reserve_path().unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def finish_crawl(self, crawl_id: int | None, spider: str, started: str, new: int, updated: int,
                      unchanged: int, failed: int, reason: str, found: int = 0) -> None:
@@ -396,9 +411,17 @@ class Catalog:
             self.conn.commit()
 
     def checkpoint(self) -> None:
-        """Commit what a batch (``deferred``) holds."""
+        """Commit what a batch (``deferred``) holds. A commit that fails is rolled back at once, so
+        that nothing the caller was told failed is committed later."""
         if self.db is not None and self.db.in_transaction:
-            self.db.commit()
+            try:
+                self.db.commit()
+            except sqlite3.Error:
+                try:
+                    self.db.rollback()
+                except sqlite3.Error:
+                    pass
+                raise
 
     def close(self) -> None:
         if self.db is not None:

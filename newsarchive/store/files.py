@@ -1,19 +1,27 @@
 """Files of the archive: atomic writes, nothing partial, nothing lost (no Scrapy import)."""
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import re
-import socket
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from newsarchive.store.paths import OWN_NAMES, UnsafeArchive, check_folder, own_dir, read_own  # noqa: F401
+from newsarchive.store.paths import (  # noqa: F401
+    HOST,
+    OWN_NAMES,
+    UnsafeArchive,
+    check_folder,
+    own_dir,
+    read_own,
+    writer_alive,
+)
 
 POSTS_DIR = "_posts"
 OLD_POSTS_DIR = "old_post"   # where the mirror's own updater moved posts past their days
 TEMP_PREFIX = ".tmp-"
-HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
 _serial = 0
 
 
@@ -47,18 +55,28 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
         raise
 
 
-def writer_alive(host: str, pid: int) -> bool:
-    """Whether a writer named by host and pid may still be writing (other machines' writers, on a
-    shared folder, are presumed alive)."""
-    if host != HOST:
-        return True
+_syncfs: Any = None
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the file system that holds ``folder`` (Linux's syncfs(2): that one only, not every
+    mounted one as ``sync`` does); ``os.sync()`` where there is no syncfs."""
+    global _syncfs
+    if _syncfs is None:
+        try:
+            _syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+        except (OSError, AttributeError):
+            _syncfs = False
+    if not _syncfs:
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if _syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(folder))
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(folder: Path) -> int:
@@ -132,8 +150,6 @@ class ArchiveWriter:
     def _write(self, code: str, filename: str, text: str, row: dict, stamp: str | None = None,
                new_location: str | None = None) -> tuple[str, Path]:
         previous = self.catalog.get(code)
-        if previous is not None and self.catalog.deferred:
-            self.checkpoint()   # a batch replaces a committed post's file only once its own rows are durable
         location = previous["location"] if previous else (new_location or POSTS_DIR)
         target = inside(own_dir(self.folder / location), filename)
         digest = sha256_text(text)
@@ -149,8 +165,19 @@ class ArchiveWriter:
             self.catalog.touch(code)
             return "unchanged", target
         old_text = read_own(old_path) if old_path is not None else None
-        atomic_write(target, text.encode("utf-8"), self.fsync)
-        self.catalog.record_post(row, previous, old_text, text=text, stamp=stamp)
+        if previous is None:
+            atomic_write(target, text.encode("utf-8"), self.fsync)
+            self.catalog.record_post(row, previous, old_text, text=text, stamp=stamp)
+        else:
+            # an update replaces what is archived, so each step is durable before the next, also in a
+            # batch: what the batch holds so far; the old text, kept as a revision; the new file; its row.
+            # A crash at any point leaves the old text in the catalog or in the file, never in neither.
+            self.checkpoint()
+            if old_text is not None:
+                self.catalog.keep_revision(code, previous["sha256"], old_text, stamp)
+            atomic_write(target, text.encode("utf-8"), self.fsync or self.durable_batches)
+            self.catalog.record_post(row, previous, None, text=text, stamp=stamp)
+            self.catalog.checkpoint()
         if old_path is not None and (old_path.exists() or old_path.is_symlink()) and old_path != target:
             old_path.unlink()  # the date (so the file name) changed; the old text is in revisions
         return ("updated" if (previous or old_text is not None) else "written"), target
@@ -166,6 +193,7 @@ class ArchiveWriter:
         if source.exists() and not source.is_symlink():
             os.replace(source, inside(own_dir(self.folder / location), row["path"]))
         self.catalog.move(info_code, location)
+        self.catalog.checkpoint()       # (a row that names where the file is now: not held in a batch)
 
     def retire(self, days: int, now=None) -> int:
         """Move posts dated more than ``days`` days ago to ``old_post/`` (still in the catalog)."""
@@ -197,7 +225,7 @@ class ArchiveWriter:
 
     def checkpoint(self) -> None:
         if self.catalog.deferred and self.durable_batches and self.catalog.db is not None and self.catalog.db.in_transaction:
-            os.sync()
+            sync_folder(self.folder)
         self.catalog.checkpoint()
 
     def close(self) -> None:

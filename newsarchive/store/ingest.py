@@ -141,8 +141,10 @@ class Archivist:
             fatal = isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in FATAL_ERRNOS
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
-            return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR, fatal=fatal,
-                           message=f"could not write{where}: {detail}")
+            message = f"could not write{where}: {detail}"
+            if fatal:               # nothing more is written; a batch under way is not durable either
+                self.broken = self.broken or message
+            return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR, fatal=fatal, message=message)
         return Outcome.of(status, post, str(target))
 
     def import_version(self, item: ArticleItem, when: dt.datetime | None, location: str = "_posts",

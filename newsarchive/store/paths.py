@@ -3,6 +3,8 @@ through a symbolic link there (no Scrapy, no imports of the rest of the store)."
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 
 
@@ -48,3 +50,20 @@ def read_own(path: Path) -> str | None:
         return None
     with os.fdopen(fd, "rb") as fh:
         return fh.read().decode("utf-8", errors="replace")
+
+
+HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"     # names this machine's writers
+
+
+def writer_alive(host: str, pid: int) -> bool:
+    """Whether a writer named by host and pid may still be writing (other machines' writers, on a
+    shared folder, are presumed alive)."""
+    if host != HOST:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
