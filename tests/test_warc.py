@@ -283,3 +283,28 @@ def test_the_records_are_what_warcio_writes_of_the_same_capture(tmp_path):
                             *map(str, (tmp_path / "ours").glob("*.warc.gz"))], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 
+
+
+@pytest.mark.parametrize("url, content_type", [
+    ("http://127.0.0.1:8/a b.html ", " text/html ; charset=utf-8"),
+    ("http://127.0.0.1:8/x\r\nX-Injected: 1", "t\u00ebxt/html"),
+    ("http://127.0.0.1:8/ok.html", None),
+])
+def test_odd_urls_and_headers_index_as_cdxj_indexer_reads_them(tmp_path, url, content_type):
+    import io
+
+    from cdxj_indexer import CDXJIndexer
+
+    from newsarchive.store.warc import WarcArchive, WarcRecord
+
+    headers = [(b"Content-Length", [b"4"])] + ([(b"Content-Type", [content_type.encode("utf-8")])] if content_type else [])
+    archive = WarcArchive(tmp_path, index=True)
+    archive.write_record(WarcRecord(url, [], "200 OK", headers, b"body", "post", date="2026-09-01T00:00:00.000001Z"))
+    archive.close()
+    out = io.StringIO()
+    CDXJIndexer(out, [str(p) for p in tmp_path.glob("*.warc.gz")]).process_all()
+    assert (tmp_path / "index.cdxj").read_text("utf-8").splitlines() == [line for line in out.getvalue().splitlines() if line]
+    with open(next(tmp_path.glob("*.warc.gz")), "rb") as fh:
+        records = list(ArchiveIterator(fh))
+    assert not any(r.http_headers and r.http_headers.get_header("X-Injected") for r in records)
+    assert all("\n" not in (r.rec_headers.get_header("WARC-Target-URI") or "") for r in records)

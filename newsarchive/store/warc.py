@@ -10,6 +10,7 @@ read back.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -140,7 +141,8 @@ class WarcArchive:
     warcinfo record (software, Scrapy, robots policy, the crawl's settings that matter) that every
     record names (``WARC-Warcinfo-ID``). A response whose payload was captured before for the same URL
     (``digests``) is written as an identical-payload-digest revisit record, as Heritrix does. Each
-    finished file is indexed into ``index.cdxj`` (cdxj-indexer), sorted, for replay tools."""
+    record's CDXJ line is made as it is written and merged into ``index.cdxj``, sorted, as its file
+    closes (a salvaged file is indexed by cdxj-indexer), for replay tools."""
 
     def __init__(self, folder: str | Path, max_bytes: int = 100 * 1024 * 1024, digests: Digests | None = None,
                  info: dict[str, str] | None = None, index: bool = True):
@@ -177,6 +179,9 @@ class WarcArchive:
         if self.fh is None:
             self._open()
         assert self.path is not None
+        url = target_uri(rec.url)
+        if url != rec.url:          # one form of the URL for the record, its index line and its digest key
+            rec = dataclasses.replace(rec, url=url)
         date = rec.date or warc_date()
         response_headers = header_pairs(rec.response_headers)
         names = {k.lower() for k, _ in response_headers}
@@ -260,6 +265,7 @@ EMPTY_DIGEST = "sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ"      # of no bytes (a req
 def http_head(first_line: str, headers: list[tuple[str, str]]) -> bytes:
     """An HTTP message's head as warcio stores it: ASCII, or else its non-ASCII values %-encoded
     (warcio's own rule, applied by warcio)."""
+    headers = [(k, _UNSAFE_FIELD.sub(" ", v)) for k, v in headers]     # no line break makes a field
     text = first_line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
     try:
         return text.encode("ascii")
@@ -294,12 +300,27 @@ def gzip_member(data: bytes) -> bytes:
 
 
 _MIME_END = re.compile(r"[;\s]")
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _surt: Any = None
 _STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?Z")    # warc_date's form
 
 
+def target_uri(url: str) -> str:
+    """The URL as a WARC field holds it: white space and control characters %-encoded (a reader
+    would strip or re-encode them, and the index line must name what it reads)."""
+    return _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", url)
+
+
 def _mime(headers: list[tuple[str, str]]) -> str | None:
+    """The media type of a response as cdxj-indexer reads it from the stored head."""
     value = next((v for k, v in headers if k.lower() == "content-type"), None)
+    if value is None:
+        return None
+    value = _UNSAFE_FIELD.sub(" ", value).strip()
+    if not value.isascii():         # as the head stores it (warcio's %-encoding)
+        head = StatusAndHeaders("", [("Content-Type", value)])
+        head.percent_encode_non_ascii_headers()
+        value = head.get_header("Content-Type") or ""
     return _MIME_END.split(value, 1)[0].strip() if value else value
 
 
@@ -326,15 +347,23 @@ def cdxj_line(url: str, date: str, mime: str | None, status: str, digest: str, l
 
 
 def merge_index(folder: Path, new_lines: list[str]) -> None:
-    """Merge CDXJ lines into ``folder/index.cdxj``, sorted (temp file, then ``os.replace``)."""
-    index = folder / INDEX_NAME
-    lines = set(index.read_text("utf-8").splitlines()) if index.is_file() and not index.is_symlink() else set()
-    lines |= {line for line in new_lines if line.strip()}
-    if not lines:
+    """Merge CDXJ lines into ``folder/index.cdxj``, sorted (temp file, then ``os.replace``), one
+    process at a time (several writers share a folder: ``--jobs``, Redis workers, a salvage)."""
+    import fcntl
+
+    new = {line for line in new_lines if line.strip()}
+    if not new:
         return
-    tmp = index.with_name(f".{index.name}.part")
-    tmp.write_text("\n".join(sorted(lines)) + "\n", "utf-8")
-    os.replace(tmp, index)
+    index = folder / INDEX_NAME
+    fd = os.open(folder / ".index.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        lines = set(index.read_text("utf-8").splitlines()) if index.is_file() and not index.is_symlink() else set()
+        tmp = index.with_name(f".{index.name}.{HOST}-{os.getpid()}.part")
+        tmp.write_text("\n".join(sorted(lines | new)) + "\n", "utf-8")
+        os.replace(tmp, index)
+    finally:
+        os.close(fd)
 
 
 def update_index(folder: Path, new_files: list[Path]) -> None:
