@@ -202,6 +202,19 @@ def test_verify_knows_revisits_and_the_digest_index_survives_a_repair(gzipped, t
     assert digests >= 60                                              # re-made from the captures
 
 
+def test_verify_finds_capture_files_the_index_lacks_and_repair_indexes_them(gzipped, tmp_path):
+    out = tmp_path / "a"
+    shutil.copytree(gzipped["out"], out)
+    index = out / "warc" / "index.cdxj"
+    whole = index.read_text("utf-8")
+    first = sorted(gzipped["first"])[0]
+    index.write_text("".join(line + "\n" for line in whole.splitlines() if first not in line), "utf-8")
+    found = run_cli("verify", "--output", out)
+    assert found.returncode == 1 and "unindexed_warc" in found.stdout and first in found.stdout, found.stdout
+    assert run_cli("verify", "--repair", "--output", out).returncode == 0
+    assert index.read_text("utf-8") == whole and run_cli("verify", "--output", out).returncode == 0
+
+
 def test_wacz_export_validates(gzipped, tmp_path):
     if shutil.which("wacz", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("py-wacz is not installed (pip install wacz): the WACZ export was not checked")

@@ -28,14 +28,15 @@ from newsarchive.core.infocode import CODE_RE
 from newsarchive.core.post import PostFormatError, split_front_matter
 from newsarchive.store.catalog import Catalog, catalog_problem
 from newsarchive.store.files import OLD_POSTS_DIR, POSTS_DIR, read_own, sha256_text
-from newsarchive.store.warc import OPEN_SUFFIX, WARC_DIR, iter_captures, salvage, warc_files
+from newsarchive.store.warc import INDEX_NAME, OPEN_SUFFIX, WARC_DIR, iter_captures, salvage, update_index, warc_files
 
+_INDEXED_FILE = re.compile(r'"filename": "([^"]+)"')
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([A-Z]{2}\d{18})\.md$")
 
 
 @dataclass
 class Finding:
-    kind: str           # catalog, missing, changed, unparsable, extra, unfinished_warc
+    kind: str           # catalog, missing, changed, unparsable, extra, unfinished_warc, unindexed_warc
     path: str
     detail: str = ""
     info_code: str = ""
@@ -99,7 +100,20 @@ def verify(folder: str | Path) -> list[Finding]:
         for stale in sorted(warc_dir.glob(f"*.warc.gz{OPEN_SUFFIX}")):
             if not _writer_alive(stale.name):
                 findings.append(Finding("unfinished_warc", str(stale), "left by a writer that stopped"))
+        indexed = _indexed(warc_dir)
+        for path in warc_files(warc_dir):
+            if path.name not in indexed:
+                findings.append(Finding("unindexed_warc", str(path), f"not in {WARC_DIR}/{INDEX_NAME}"))
     return findings
+
+
+def _indexed(warc_dir: Path) -> set[str]:
+    """The capture files ``index.cdxj`` names."""
+    index = warc_dir / INDEX_NAME
+    if not index.is_file() or index.is_symlink():
+        return set()
+    with open(index, encoding="utf-8", errors="replace") as fh:
+        return {m.group(1) for line in fh if (m := _INDEXED_FILE.search(line))}
 
 
 def _history(folder: Path) -> dict[str, dict]:
@@ -244,6 +258,10 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
     if any(f.kind == "unfinished_warc" for f in findings):
         saved = salvage(folder / WARC_DIR)
         report.repaired.append(f"salvaged {saved} record(s) of unfinished WARC files")
+    unindexed = [Path(f.path) for f in findings if f.kind == "unindexed_warc"]
+    if unindexed:
+        update_index(folder / WARC_DIR, unindexed)
+        report.repaired.append(f"indexed {len(unindexed)} WARC file(s) into {WARC_DIR}/{INDEX_NAME}")
     return report
 
 
