@@ -225,13 +225,6 @@ class WarcArchive:
         if self.fh.tell() >= self.max_bytes:
             self.close()
 
-    def write(self, url: str, request_headers: list, status: str, response_headers: list, body: bytes,
-              fields: dict[str, str]) -> None:
-        """(Headers as Scrapy gives them, ``(name, [values])`` in bytes.)"""
-        self.write_record(WarcRecord(url, request_headers, status, response_headers, body,
-                                     fields.get(H_ROLE, ""), fields.get(H_KEY, ""), fields.get(H_SITE, ""),
-                                     fields.get(H_POST, ""), fields.get(H_ORIGIN, "")))
-
     def close(self) -> None:
         if self.fh is not None and self.path is not None:
             self.fh.flush()
