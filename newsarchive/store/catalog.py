@@ -250,7 +250,7 @@ class Catalog:
     def index_post(self, info_code: str, sha256: str, title: str, text: str | None, extra: str = "") -> None:
         """Keep the index in step with a post just written: its new text indexed; the text it
         replaced, already in the index, now stands for the revision (``search --revisions``)."""
-        from newsarchive.core.textindex import index_text, visible_text
+        from newsarchive.core.textindex import visible_text
 
         if text is None:
             return
@@ -260,11 +260,17 @@ class Catalog:
             return
         if current:
             self.conn.execute("UPDATE search_docs SET kind = 'revision' WHERE id = ?", (current[0],))
-        cur = self.conn.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, 'post', ?)",
-                                (info_code, sha256))
         body = text[text.find("\n---\n", 3) + 5:] if text.startswith("---\n") else text
+        self._index_doc(info_code, "post", sha256, title, f"{visible_text(body)} {extra}")
+
+    def _index_doc(self, info_code: str, kind: str, sha256: str, title: str, visible: str) -> None:
+        """One text in the index: its document row and its tokens."""
+        from newsarchive.core.textindex import index_text
+
+        cur = self.conn.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, ?, ?)",
+                                (info_code, kind, sha256))
         self.conn.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
-                          (cur.lastrowid, index_text(title), index_text(f"{visible_text(body)} {extra}")))
+                          (cur.lastrowid, index_text(title), index_text(visible)))
 
     def clear_index(self) -> None:
         self.conn.execute("DELETE FROM search_docs")
@@ -273,29 +279,30 @@ class Catalog:
     def keep_revision(self, info_code: str, sha256: str, text: str, stamp: str | None = None) -> None:
         """The text an update is about to replace, kept and committed before the file is replaced
         (``record_post`` then counts and indexes it). Kept once: a re-run after a crash adds nothing."""
-        if not self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?",
-                                 (info_code, sha256)).fetchone():
-            self.conn.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)", (info_code, sha256, stamp or now_text(), text))
+        self._revision_row(info_code, sha256, text, stamp or now_text())
         self.conn.commit()
 
-    def add_revision(self, info_code: str, sha256: str, text: str, stamp: str) -> bool:
-        """An earlier text of a post, kept (and searchable with --revisions) unless it is already."""
+    def _revision_row(self, info_code: str, sha256: str, text: str, stamp: str) -> bool:
+        """A revision's row, unless the catalog has that text of the post already; whether it was new."""
         if self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?", (info_code, sha256)).fetchone():
             return False
         self.conn.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)", (info_code, sha256, stamp, text))
+        return True
+
+    def add_revision(self, info_code: str, sha256: str, text: str, stamp: str) -> bool:
+        """An earlier text of a post, kept (and searchable with --revisions) unless it is already."""
+        if not self._revision_row(info_code, sha256, text, stamp):
+            return False
         self.conn.execute("UPDATE posts SET revisions = revisions + 1 WHERE info_code = ?", (info_code,))
         if self.search:
             from newsarchive.core.post import PostFormatError, split_front_matter
-            from newsarchive.core.textindex import index_text, visible_text
+            from newsarchive.core.textindex import visible_text
 
             try:
                 meta, body = split_front_matter(text)
             except PostFormatError:
                 meta, body = {}, text
-            cur = self.conn.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, 'revision', ?)",
-                                    (info_code, sha256))
-            self.conn.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
-                              (cur.lastrowid, index_text(str(meta.get("title") or "")), index_text(visible_text(body))))
+            self._index_doc(info_code, "revision", sha256, str(meta.get("title") or ""), visible_text(body))
         self._commit()
         return True
 
