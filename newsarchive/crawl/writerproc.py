@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from newsarchive.core import reasons as R
 from newsarchive.store.ingest import Outcome
 from newsarchive.store.warc import WarcRecord
 
@@ -113,13 +114,14 @@ def _serve(conn, config: WriterConfig) -> None:
     def commit() -> None:
         nonlocal answers
         held, answers = answers, []
-        try:
-            if archivist.broken:        # the archive broke during the group: none of its posts counts
-                raise RuntimeError(archivist.broken)
-            archivist.checkpoint()
-        except Exception:  # noqa: BLE001 - a disk that refused the batch: its posts were not archived
+        if not archivist.broken:
+            try:
+                archivist.checkpoint()
+            except Exception as exc:  # noqa: BLE001 - a disk that refused the group
+                archivist.broken = archivist.broken or f"could not write the catalog: {exc}"
+        if archivist.broken:            # the archive broke during the group: none of its posts counts
             held = [a if a.outcome is None or a.outcome.dropped else
-                    Answer(a.ident, Outcome("dropped", a.outcome.info_code, reason="write_error",
+                    Answer(a.ident, Outcome("dropped", a.outcome.info_code, reason=R.WRITE_ERROR,
                                             message=archivist.broken, fatal=True)) for a in held]
         try:
             for answer in held:
@@ -156,7 +158,7 @@ def _serve(conn, config: WriterConfig) -> None:
             except Exception as exc:  # noqa: BLE001 - the crawl hears of it as a failed write, not a crash
                 archivist.broken = archivist.broken or f"the archive writer failed: {type(exc).__name__}: {exc}"
                 if isinstance(msg, Ingest):
-                    answers.append(Answer(msg.ident, Outcome("dropped", reason="write_error", message=archivist.broken,
+                    answers.append(Answer(msg.ident, Outcome("dropped", reason=R.WRITE_ERROR, message=archivist.broken,
                                                              fatal=True)))
     finally:
         try:

@@ -187,8 +187,7 @@ class ArchiveWriter:
         row = self.catalog.get(info_code)
         if row is None or row["location"] == location:
             return
-        if self.catalog.deferred:
-            self.checkpoint()
+        self.checkpoint()               # (what a batch holds first: a no-op outside one)
         source = self.folder / row["location"] / row["path"]
         if source.exists() and not source.is_symlink():
             os.replace(source, inside(own_dir(self.folder / location), row["path"]))
@@ -217,7 +216,7 @@ class ArchiveWriter:
 
     def batch(self, durable: bool = True) -> None:
         """Write in batches from now on: files without an fsync each, catalog rows held until
-        ``checkpoint`` makes the files durable (one ``sync``) and then commits them — a crash loses
+        ``checkpoint`` makes the files durable (one ``syncfs``) and then commits them — a crash loses
         at most the batch's rows, never a row whose file is not on disk (import: a re-run redoes them)."""
         self.fsync = False
         self.durable_batches = durable

@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
+def _detail(exc: Exception) -> str:
+    """What a failed write says: the OS's words for an OSError, the message otherwise."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
 @dataclass
 class Prepared:
     post: Post
@@ -139,9 +144,8 @@ class Archivist:
             status, target = self.writer.write_post(post, prepared.text, item.source_url)
         except (OSError, ValueError, sqlite3.Error) as exc:
             fatal = isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in FATAL_ERRNOS
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
-            message = f"could not write{where}: {detail}"
+            message = f"could not write{where}: {_detail(exc)}"
             if fatal:               # nothing more is written; a batch under way is not durable either
                 self.broken = self.broken or message
             return Outcome("dropped", post.info_code, reason=R.WRITE_ERROR, fatal=fatal, message=message)
@@ -163,11 +167,12 @@ class Archivist:
             return Outcome("dropped", post.info_code, reason="filtered", message="outside the filters")
         stamp = (when or post.date).astimezone(BEIJING).isoformat(timespec="seconds")
         row = self.catalog.get(post.info_code)
-        if row is not None and row["sha256"] != sha256_text(text) \
+        digest = sha256_text(text)
+        if row is not None and row["sha256"] != digest \
                 and dt.datetime.fromisoformat(row["last_seen"]) > dt.datetime.fromisoformat(stamp):
-            added = self.catalog.add_revision(post.info_code, sha256_text(text), text, stamp)
+            added = self.catalog.add_revision(post.info_code, digest, text, stamp)
             return Outcome.of("revision" if added else "unchanged", post)
-        if row is not None and row["sha256"] == sha256_text(text):
+        if row is not None and row["sha256"] == digest:
             if row["location"] != location and (when is None or dt.datetime.fromisoformat(row["last_seen"])
                                                 <= dt.datetime.fromisoformat(stamp)):
                 self.writer.move(post.info_code, location)     # the mirror moved it (to old_post/)
@@ -204,8 +209,7 @@ class Archivist:
         try:
             self.writer.checkpoint()
         except (OSError, sqlite3.Error) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.broken = self.broken or f"could not write the catalog: {detail}"
+            self.broken = self.broken or f"could not write the catalog: {_detail(exc)}"
             raise
 
     def close(self) -> None:
