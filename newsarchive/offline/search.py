@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from newsarchive.core.post import PostFormatError, split_front_matter
-from newsarchive.core.textindex import index_text, parse_query, snippet, visible_text
+from newsarchive.core.textindex import parse_query, snippet, visible_text
 from newsarchive.offline.common import row_filters
 from newsarchive.store.catalog import Catalog, shown
 from newsarchive.store.files import read_own
@@ -140,16 +140,7 @@ def reindex(folder: str | Path) -> tuple[int, int]:
             catalog.index_post(code, sha, title, text, extra)
             posts += 1
         for code, sha, text in db.execute("SELECT info_code, sha256, text FROM revisions").fetchall():
-            meta_title, extra = "", ""
-            try:
-                meta = split_front_matter(text)[0]
-                meta_title = str(meta.get("title") or "")
-                extra = f"{str(meta.get('date') or '')[:19]} tags: {meta.get('tags') or ''}"
-            except PostFormatError:
-                pass
-            cur = db.execute("INSERT INTO search_docs (info_code, kind, sha256) VALUES (?, 'revision', ?)", (code, sha))
-            db.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
-                       (cur.lastrowid, index_text(meta_title), index_text(f"{visible_text(_body(text))} {extra}")))
+            catalog.index_revision(code, sha, text)
             revisions += 1
         db.commit()
         db.execute("INSERT INTO search_index (search_index) VALUES ('optimize')")

@@ -263,6 +263,19 @@ class Catalog:
         body = text[text.find("\n---\n", 3) + 5:] if text.startswith("---\n") else text
         self._index_doc(info_code, "post", sha256, title, f"{visible_text(body)} {extra}")
 
+    def index_revision(self, info_code: str, sha256: str, text: str) -> None:
+        """An earlier text of a post in the index (``search --revisions``): its title, its visible text,
+        its date and tags, as for a post."""
+        from newsarchive.core.post import PostFormatError, split_front_matter
+        from newsarchive.core.textindex import visible_text
+
+        try:
+            meta, body = split_front_matter(text)
+            extra = f"{str(meta.get('date') or '')[:19]} tags: {meta.get('tags') or ''}"
+        except PostFormatError:
+            meta, body, extra = {}, text, ""
+        self._index_doc(info_code, "revision", sha256, str(meta.get("title") or ""), f"{visible_text(body)} {extra}")
+
     def _index_doc(self, info_code: str, kind: str, sha256: str, title: str, visible: str) -> None:
         """One text in the index: its document row and its tokens."""
         from newsarchive.core.textindex import index_text
@@ -295,14 +308,7 @@ class Catalog:
             return False
         self.conn.execute("UPDATE posts SET revisions = revisions + 1 WHERE info_code = ?", (info_code,))
         if self.search:
-            from newsarchive.core.post import PostFormatError, split_front_matter
-            from newsarchive.core.textindex import visible_text
-
-            try:
-                meta, body = split_front_matter(text)
-            except PostFormatError:
-                meta, body = {}, text
-            self._index_doc(info_code, "revision", sha256, str(meta.get("title") or ""), visible_text(body))
+            self.index_revision(info_code, sha256, text)
         self._commit()
         return True
 
