@@ -118,13 +118,25 @@ class PostFormatError(ValueError):
     """A file is not a post in the archive's format."""
 
 
-def split_front_matter(text: str) -> tuple[dict, str]:
-    """``(front matter as loaded by yaml.safe_load, body)``; raises PostFormatError."""
+def _front_matter_end(text: str) -> int:
+    """Where the front matter's closing ``---`` line starts; raises PostFormatError."""
     if not text.startswith("---\n"):
         raise PostFormatError("no front matter at the first line")
     end = text.find("\n---\n", 3)
     if end < 0:
         raise PostFormatError("front matter is not closed")
+    return end
+
+
+def post_body(text: str) -> str:
+    """The body of a post file written by newsarchive (front matter skipped without parsing it:
+    the catalog already holds its fields)."""
+    return text[_front_matter_end(text) + 5:]
+
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    """``(front matter as loaded by yaml.safe_load, body)``; raises PostFormatError."""
+    end = _front_matter_end(text)
     try:
         meta = yaml.load(text[4:end], Loader=_Loader)
     except yaml.YAMLError as exc:

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from newsarchive.core.post import PostFormatError
+from newsarchive.core.post import PostFormatError, post_body
 
 
 class ExportError(ValueError):
@@ -37,17 +37,6 @@ def split_body(body: str) -> tuple[str, str]:
         if part.startswith("<http") and part.endswith(">") and "\n" not in part:
             return "\n\n".join(parts[:i]), part[1:-1]
     return body.split("\n\n[返回", 1)[0], ""
-
-
-def post_body(text: str) -> str:
-    """The body of a post file written by newsarchive (front matter skipped without parsing it:
-    the catalog already holds its fields)."""
-    if not text.startswith("---\n"):
-        raise PostFormatError("no front matter at the first line")
-    end = text.find("\n---\n", 3)
-    if end < 0:
-        raise PostFormatError("front matter is not closed")
-    return text[end + 5:]
 
 
 def iso_date(catalog_date: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from newsarchive.core.post import PostFormatError, split_front_matter
+from newsarchive.core.post import PostFormatError, post_body
 from newsarchive.core.textindex import parse_query, snippet, visible_text
 from newsarchive.offline.common import row_filters
 from newsarchive.store.catalog import Catalog, shown
@@ -44,7 +44,7 @@ class SearchError(ValueError):
 
 def _body(text: str) -> str:
     try:
-        return split_front_matter(text)[1]
+        return post_body(text)
     except PostFormatError:
         return text
 

@@ -250,6 +250,7 @@ class Catalog:
     def index_post(self, info_code: str, sha256: str, title: str, text: str | None, extra: str = "") -> None:
         """Keep the index in step with a post just written: its new text indexed; the text it
         replaced, already in the index, now stands for the revision (``search --revisions``)."""
+        from newsarchive.core.post import PostFormatError, post_body
         from newsarchive.core.textindex import visible_text
 
         if text is None:
@@ -260,7 +261,10 @@ class Catalog:
             return
         if current:
             self.conn.execute("UPDATE search_docs SET kind = 'revision' WHERE id = ?", (current[0],))
-        body = text[text.find("\n---\n", 3) + 5:] if text.startswith("---\n") else text
+        try:
+            body = post_body(text)
+        except PostFormatError:
+            body = text
         self._index_doc(info_code, "post", sha256, title, f"{visible_text(body)} {extra}")
 
     def index_revision(self, info_code: str, sha256: str, text: str) -> None:
