@@ -39,6 +39,13 @@ def generate(out: Path, n: int, chunk: int = 5000) -> None:
     db.close()
 
 
+def generated(out: Path, n: int) -> Path:
+    """``out``, an ``n``-post archive generated once and kept (bench/work/ is the benches' cache)."""
+    if not (out / Catalog.FILENAME).exists() or not (out / POSTS_DIR).is_dir():
+        generate(out, n)
+    return out
+
+
 if __name__ == "__main__":
     t = time.time()
     generate(Path(sys.argv[1]), int(sys.argv[2]))

@@ -59,11 +59,9 @@ def main(argv=None) -> None:
     ap.add_argument("--posts", type=int, default=37000)
     ap.add_argument("--commits", type=int, default=10000)
     args = ap.parse_args(argv)
-    from genarchive import generate
+    from genarchive import generated
 
-    tree = HERE / "work" / f"tree-{args.posts}"
-    if not (tree / "_posts").is_dir():
-        generate(tree, args.posts)
+    tree = generated(HERE / "work" / f"tree-{args.posts}", args.posts)
     out = HERE / "work" / "import-out"
     shutil.rmtree(out, ignore_errors=True)
     na = [sys.executable, "-m", "newsarchive", "import"]

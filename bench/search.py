@@ -79,13 +79,11 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-trigram", action="store_true")
     args = ap.parse_args(argv)
-    from genarchive import generate
+    from genarchive import generated
 
     from newsarchive.offline.search import reindex, search
 
-    base = HERE / "work" / f"search-{args.posts}"
-    if not (base / "archive.sqlite3").exists():
-        generate(base, args.posts)
+    base = generated(HERE / "work" / f"search-{args.posts}", args.posts)
     work = HERE / "work" / "search-run"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(base, work)
