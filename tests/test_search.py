@@ -155,3 +155,5 @@ def test_a_crawl_with_the_index_off_writes_posts_unindexed_and_reindex_catches_u
     after = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000").stdout.splitlines()
     want = run_cli("search", "央行", "--output", crawled["out"], "--json", "--limit", "1000").stdout.splitlines()
     assert after and [json.loads(x)["info_code"] for x in after] == [json.loads(x)["info_code"] for x in want]
+    with sqlite3.connect(out / "archive.sqlite3") as db:      # the reindex's merge setting set back
+        assert db.execute("SELECT v FROM search_index_config WHERE k = 'automerge'").fetchone() == (4,)
