@@ -143,6 +143,15 @@ def cases(canary: int) -> list[Case]:
              check=lambda m, t: "末段" in t),
         Case("a 300-character category", post(20), patch=(f"/category/{LONG_FROM}.html", f"/category/{LONG}.html"),
              check=lambda m, t: m["categories"] == LONG),
+        # a blank line in an attribute: a reader that splits the body into blocks at blank lines (kramdown,
+        # the site export) must not split inside the tag and free the next tag's attribute text
+        Case("blank line and a back-link inside an attribute", post(21),
+             share_text=(f'<p>正文开始。</p><img title="AAA\n\n[返回](x)">\n\n<img alt=" src=x onerror={PWN} "><p>结束</p>'),
+             check=lambda m, t: not re.search(r"<[^<>]*\n[^<>]*>", t) and "结束" in t),
+        # terminal escapes: what the archive keeps is printed by `search`, `cat`, an editor
+        Case("terminal escapes in the share text", post(22),
+             share_text="<p>央行宣布降准\x1b]0;OWNED\x07\x1b[2J\x1b[31m红色\x1b[0m结束\x9b2J。</p>",
+             check=lambda m, t: not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", t) and "红色" in t),
     ]
 
 
@@ -196,7 +205,7 @@ def test_the_crawl_of_a_hostile_mirror_ends_cleanly(hostile):
     assert "Traceback" not in hostile["result"].stderr
 
 
-@pytest.mark.parametrize("index", range(20))
+@pytest.mark.parametrize("index", range(22))
 def test_hostile_post_is_archived_inert(hostile, index):
     case = hostile["table"][index]
     posts = _posts(hostile["archive"])
@@ -206,12 +215,20 @@ def test_hostile_post_is_archived_inert(hostile, index):
     assert yaml.safe_load(text[4:text.index("\n---\n")]) == meta
     # nothing live: no tag with an event handler or a script URL, no such tag at all, no Markdown link
     # to a script URL (the payloads may stay as visible, escaped text)
-    tags = re.findall(r"<[A-Za-z][^<>]*>?", body)
-    assert not [t for t in tags if re.search(r"\son\w+\s*=|javascript:|^<(script|iframe|object|embed|svg|math|style)\b", t, re.I)], tags
+    tags = re.findall(r"<[A-Za-z][^<>]*>?", re.sub(r'="[^"]*"', '=""', body))   # (attribute values are text)
+    assert not [t for t in tags if re.search(r"\son\w+\s*=|^<(script|iframe|object|embed|svg|math|style)\b", t, re.I)], tags
+    assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", body, re.I)
     assert no_script_link(text) and no_attribute_list(text), body
     assert not re.search(r"\{[{%]", body), "Liquid in the body"
     if case.check:
         assert case.check(meta, text), (case.name, text[-600:])
+
+
+def test_search_prints_no_terminal_escape_from_the_archive(hostile):
+    for args in ([], ["--json"]):
+        found = run_cli("search", "红色", "--output", hostile["archive"], *args)
+        assert found.returncode == 0 and "红色" in found.stdout, found.stderr
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", found.stdout + found.stderr)
 
 
 def test_no_request_reached_another_host(hostile):
@@ -259,6 +276,9 @@ def test_no_script_runs_when_the_archive_is_read_in_a_browser(hostile, tmp_path)
         parts.append(f"<section><h1>{meta['title']}</h1>{body}</section>")
     naive.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>" + "".join(parts) + "</body></html>", "utf-8")
     pages = [naive]
+    site_export = tmp_path / "reading"        # the static site, read as a reader opens it
+    assert run_cli("export", "--output", hostile["archive"], "--format", "site", "--to", site_export).returncode == 0
+    pages += sorted(p for p in site_export.rglob("*.html") if p.name != "search.html" and "pagefind" not in p.parts)
     if shutil.which("jekyll"):
         site = tmp_path / "site"
         assert run_cli("export", "--output", hostile["archive"], "--format", "jekyll", "--to", site).returncode == 0

@@ -154,3 +154,21 @@ def test_a_second_export_rewrites_only_what_changed(exported, tmp_path):
     (other / "keep.txt").write_text("mine")
     refused = run_cli("export", "--output", exported["out"], "--format", "site", "--to", other)
     assert refused.returncode == 1 and "no newsarchive site export" in refused.stderr
+
+
+@pytest.mark.pure
+def test_only_the_body_s_last_parts_are_read_as_its_links():
+    """An archive written before attribute line breaks were encoded can hold a blank line and a
+    back-link inside a tag: the article is kept whole (not cut there, which would free the next tag's
+    attribute text), and only the body's trailing autolink and back-links become its links."""
+    from newsarchive.offline.site import render_body
+
+    article_in = ('> 摘要\n\n<p>正文</p><img title="A\n\n[返回](x)">\n\n<img alt=" src=x onerror=alert(1) "><p>结束</p>')
+    body = (article_in + "\n\n<http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202112242225123833>"
+            "\n\n[返回南方日报新闻](//finews.withounder.com/category/nanfangribao.html)｜[返回首页](//finews.withounder.com/)")
+    article, source = render_body(body, "../", "../category/nanfangribao.html")
+    assert article == "<blockquote><p>摘要</p></blockquote>\n" + article_in.split("\n\n", 1)[1]
+    assert source == ('<p class="source">原文：<a href="http://finews.zning.xyz/html_News/NewsShare.html?infoCode='
+                      'NW202112242225123833" rel="noreferrer noopener">http://finews.zning.xyz/html_News/NewsShare.html?'
+                      'infoCode=NW202112242225123833</a></p>\n<p class="back"><a href="../category/nanfangribao.html">'
+                      '返回南方日报新闻</a>｜<a href="../index.html">返回首页</a></p>')

@@ -20,6 +20,7 @@ from newsarchive.commands.common import (
     crawl_selection,
     scrapy_options,
 )
+from newsarchive.core.mdsafe import one_line, strip_controls
 
 COMMANDS = (fetch, crawl, collect, demo, schedule, backfill, export, search, rebuild, stats, verify)
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"newsarchive {args.command}: {exc}", file=sys.stderr)
+        print(f"newsarchive {args.command}: {strip_controls(str(exc))}", file=sys.stderr)
         return exc.status
     except BrokenPipeError:         # `newsarchive stats | head`: the reader is gone, nothing to say
         sys.stderr.close()
@@ -56,6 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a person gets one line, not a traceback
         if args.debug:
             traceback.print_exc()
-        print(f"newsarchive {args.command}: internal error: {type(exc).__name__}: {exc} "
+        print(f"newsarchive {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
               "(run again with --debug for the traceback, and report it)", file=sys.stderr)
         return EX_SOFTWARE

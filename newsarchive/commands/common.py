@@ -9,6 +9,8 @@ import os
 import sys
 from urllib.parse import urlsplit
 
+from newsarchive.core.mdsafe import one_line
+
 # exit statuses (documented in the README): a scheduler can tell them apart
 EX_OK = 0
 EX_FAILED = 1        # some posts or URLs failed; what could be done was done
@@ -143,8 +145,7 @@ def run_spider(settings, spider_name: str, **kwargs):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:300] + "…"
+    return one_line(exc) or type(exc).__name__
 
 
 def check_archive(folder: str) -> None:

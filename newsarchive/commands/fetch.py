@@ -13,6 +13,7 @@ from newsarchive.commands.common import (
     run_spider,
     scrapy_settings,
 )
+from newsarchive.core.mdsafe import one_line
 
 
 def add_parser(sub, parents) -> None:
@@ -68,7 +69,7 @@ def cmd_fetch(args) -> int:
         if errors:
             ok = False
             for reason in dict.fromkeys(errors):
-                print(f"failed {url}: {reason}", file=out)
+                print(f"failed {url}: {one_line(reason)}", file=out)
         done = {k: v for k, v in outcomes.items() if k != "failed"}
         if len(paths) == 1 and sum(done.values()) == 1:
             print(f"{next(iter(done))} {paths[0]}  <- {url}", file=out)

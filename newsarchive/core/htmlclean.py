@@ -13,7 +13,7 @@ import lxml.html
 import nh3
 
 from newsarchive.core import htmlparse
-from newsarchive.core.mdsafe import block_level, liquid_inert
+from newsarchive.core.mdsafe import block_level, liquid_inert, strip_controls
 
 BLOCK_TAGS = (
     "p", "div", "center", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tfoot",
@@ -138,6 +138,18 @@ def sanitize(fragment: str) -> str:
     return _CLEANER.clean(fragment)
 
 
+_TAG_WITH_NEWLINE = re.compile(r"<[^<>]*\n[^<>]*>")
+
+
+def newlines_in_tags(fragment: str) -> str:
+    """Line breaks inside nh3's tags (in attribute values: nh3 escapes ``<`` and ``>`` there) as
+    ``&#10;``: the same value, and no blank line inside a tag, so every reader that splits the body
+    into blocks at blank lines (kramdown, the site export) splits it between tags or in text."""
+    if "\n" not in fragment:
+        return fragment
+    return _TAG_WITH_NEWLINE.sub(lambda m: m.group().replace("\n", "&#10;"), fragment)
+
+
 def compact_blocks(fragment: str) -> str:
     """No white space between block tags (the upstream's compact form)."""
     return _BLOCK_GAP.sub(r"\1", fragment).strip()
@@ -147,7 +159,7 @@ def normalize_body(raw: object) -> str:
     """The whole normalisation of an article body; raises BodyError when nothing usable is left."""
     if not isinstance(raw, str):
         raise BodyError(f"article body must be text, got {type(raw).__name__}")
-    fragment = raw.replace("\r\n", "\n").replace("\x00", "")
+    fragment = strip_controls(raw.replace("\r\n", "\n"))
     try:
         fragment.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (broken JSON escapes) cannot be written
@@ -157,7 +169,7 @@ def normalize_body(raw: object) -> str:
     fragment = drop_stock_images(fragment)
     fragment = unwrap_widgets(fragment)
     fragment = strip_indents(fragment)
-    fragment = sanitize(fragment)
+    fragment = newlines_in_tags(sanitize(fragment))
     fragment = liquid_inert(block_level(compact_blocks(strip_indents(fragment))))
     if not fragment:
         raise BodyError("article body is empty after normalisation")

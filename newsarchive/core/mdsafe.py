@@ -28,12 +28,26 @@ _LINE_START = re.compile(r"^(\s*)([#+\-=~:|])")
 _LINE_LIST = re.compile(r"^(\s*[0-9]+)\.")
 _MD_HINT = frozenset("<>&\\`*_[]{}$#+-=~:|0123456789")
 _LIQUID_OPEN = re.compile(r"\{(?=[{%])")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 control characters but tab, line feed and carriage return: a terminal runs them (ESC [ …,
+# OSC titles, the 8-bit CSI U+009B), an editor may hide them
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # in a link target: nothing that ends it, nothing that opens markup or a Liquid tag
 # (a plain space stays: the mirror's own back-links have slugs with spaces, and kramdown reads them)
 # (balanced parentheses stay too, as in the mirror's ``…/category/anxinguojizhengquan(xianggang).html``)
 _URL_UNSAFE = re.compile(r"""[\t\n\r\f\v<>"'`\[\]{}|\\^\x00-\x1f\x7f]""")
 _SAFE_SCHEMES = ("http", "https")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (tab and line breaks stay)."""
+    return _CONTROL.sub("", text)
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """A message for one line of a log or a terminal: white space collapsed, control characters out,
+    at most ``limit`` characters."""
+    text = " ".join(_CONTROL.sub("", str(value)).split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def liquid_inert(text: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from newsarchive.core.mdsafe import one_line
+
 
 class ShareError(ValueError):
     """The share host's answer is not an article; the message is one line."""
@@ -18,11 +20,6 @@ class ShareArticle:
     text: object
 
 
-def _one_line(value: object, limit: int = 120) -> str:
-    s = " ".join(str(value).split())
-    return s if len(s) <= limit else s[:limit] + "…"
-
-
 def parse_share_json(data: str | bytes) -> ShareArticle:
     """Read the JSON; ``{"error": …}``, non-JSON and wrong shapes raise ShareError."""
     if isinstance(data, bytes):
@@ -34,13 +31,13 @@ def parse_share_json(data: str | bytes) -> ShareArticle:
     try:
         obj = json.loads(data)
     except ValueError:
-        raise ShareError(f"not JSON: {_one_line(data, 60)!r}") from None
+        raise ShareError(f"not JSON: {one_line(data, 60)!r}") from None
     if isinstance(obj, dict) and isinstance(obj.get("data"), dict) and "text" not in obj:
         obj = obj["data"]  # some share hosts wrap the record
     if not isinstance(obj, dict):
         raise ShareError(f"JSON is a {type(obj).__name__}, not an article object")
     if obj.get("error"):
-        raise ShareError(f"share host says: {_one_line(obj['error'])}")
+        raise ShareError(f"share host says: {one_line(obj['error'], 120)}")
     text = obj.get("text")
     if text in (None, ""):
         text = obj.get("content")

@@ -108,27 +108,35 @@ def _md_inline(text: str) -> str:
     return _MD_UNESCAPE.sub(r"\1", text)
 
 
+# a line of Markdown links and nothing else (a target may hold balanced parentheses: …(xianggang).html)
+_BACKLINKS = re.compile(r"(?:[ \t]*[｜|]?[ \t]*\[(?:\\.|[^\]\\\n])*\]\((?:[^()\n]|\([^()\n]*\))*\))+[ \t]*")
+
+
 def render_body(body: str, up: str, category_page: str) -> tuple[str, str]:
     """``(article HTML, source HTML)`` of a post body: HTML blocks as they are, the digest as a
-    blockquote, the original's autolink as "原文", the back-links into this site."""
-    article, source = [], []
-    for part in body.split("\n\n"):
-        if part.startswith("> ") or part == ">":
-            lines = [ln[2:] if ln.startswith("> ") else ln.lstrip(">") for ln in part.split("\n")]
-            paras = [p for p in "\n".join(lines).split("\n\n") if p.strip()] or [""]
-            article.append("<blockquote>" + "".join(f"<p>{_md_inline(p)}</p>" for p in paras) + "</blockquote>")
-        elif m := _AUTOLINK.match(part):
+    blockquote, the original's autolink as "原文", the back-links into this site. Only the body's last
+    parts are read as links and only its first as the digest (the layout ``render_post`` writes);
+    the article between is kept as it is, blank lines and all."""
+    parts = body.split("\n\n")
+    source: list[str] = []
+    while parts:
+        part = parts[-1]
+        if m := _AUTOLINK.match(part):
             url = m.group(1)
-            source.append(f'<p class="source">原文：<a href="{esc(url)}" rel="noreferrer noopener">{esc(url)}</a></p>')
-        elif part.startswith("[返回") or (part.startswith("[") and "](" in part and "返回" in part):
+            source.insert(0, f'<p class="source">原文：<a href="{esc(url)}" rel="noreferrer noopener">{esc(url)}</a></p>')
+        elif "返回" in part and _BACKLINKS.fullmatch(part):
             texts = [_md_inline(t) for t, _ in _LINK.findall(part)]
-            if texts:
-                links = [f'<a href="{category_page}">{texts[0]}</a>'] + \
-                        [f'<a href="{up}index.html">{t}</a>' for t in texts[1:]]
-                source.append('<p class="back">' + "｜".join(links) + "</p>")
+            links = [f'<a href="{category_page}">{texts[0]}</a>'] + [f'<a href="{up}index.html">{t}</a>' for t in texts[1:]]
+            source.insert(0, '<p class="back">' + "｜".join(links) + "</p>")
         else:
-            article.append(part)
-    return "\n".join(article), "\n".join(source)
+            break
+        parts.pop()
+    digest = []
+    while parts and (parts[0].startswith("> ") or parts[0] == ">"):
+        lines = [ln[2:] if ln.startswith("> ") else ln.lstrip(">") for ln in parts.pop(0).split("\n")]
+        paras = [p for p in "\n".join(lines).split("\n\n") if p.strip()] or [""]
+        digest.append("<blockquote>" + "".join(f"<p>{_md_inline(p)}</p>" for p in paras) + "</blockquote>")
+    return "\n".join([*digest, "\n\n".join(parts)] if parts else digest), "\n".join(source)
 
 
 _CJK_CHAR = re.compile("([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
