@@ -172,3 +172,7 @@ def test_only_the_body_s_last_parts_are_read_as_its_links():
                       'NW202112242225123833" rel="noreferrer noopener">http://finews.zning.xyz/html_News/NewsShare.html?'
                       'infoCode=NW202112242225123833</a></p>\n<p class="back"><a href="../category/nanfangribao.html">'
                       '返回南方日报新闻</a>｜<a href="../index.html">返回首页</a></p>')
+    older = "<p>正文</p>\n\n<http://finance.eastmoney.com/news/1355,202112082206735975.html>\n\n[返回东财滚动新闻](../emnews/)\n[返回首页](../)"
+    article, source = render_body(older, "../", "../category/emnews.html")       # back-links one a line
+    assert article == "<p>正文</p>" and source.endswith('<a href="../category/emnews.html">返回东财滚动新闻</a>｜'
+                                                        '<a href="../index.html">返回首页</a></p>')

@@ -108,8 +108,9 @@ def _md_inline(text: str) -> str:
     return _MD_UNESCAPE.sub(r"\1", text)
 
 
-# a line of Markdown links and nothing else (a target may hold balanced parentheses: …(xianggang).html)
-_BACKLINKS = re.compile(r"(?:[ \t]*[｜|]?[ \t]*\[(?:\\.|[^\]\\\n])*\]\((?:[^()\n]|\([^()\n]*\))*\))+[ \t]*")
+# Markdown links and nothing else, one line or one a line as older posts have them (a target may hold
+# balanced parentheses: …(xianggang).html)
+_BACKLINKS = re.compile(r"(?:\s*[｜|]?\s*\[(?:\\.|[^\]\\\n])*\]\((?:[^()\n]|\([^()\n]*\))*\))+\s*")
 
 
 def render_body(body: str, up: str, category_page: str) -> tuple[str, str]:
