@@ -162,6 +162,37 @@ def test_sigterm_mid_run_finishes_cleanly(tmp_path):
     assert len(list((out / "_posts").glob("*.md"))) == 30
 
 
+def test_two_signals_at_once_force_the_stop_and_it_ends(tmp_path):
+    """A second SIGINT (a Ctrl-C the terminal sends to the whole process group, and a scheduler passing
+    one on) makes Scrapy stop without closing its components: the writer process is let go at exit
+    instead of being waited for forever, and the next run completes the archive."""
+    posts = synthetic_posts(30, seed=26, media=["南方日报", "中国银行"])
+    folder = build_site(posts, tmp_path / "m")
+    out = tmp_path / "archive"
+    with MockServer(folder, delay=0.2) as server:
+        proc = subprocess.Popen(_cli("crawl", "--site", server.url, "--output", out, "-s", "CONCURRENT_REQUESTS=2"),
+                                env=_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        deadline = time.time() + 60
+        while len(list((out / "_posts").glob("*.md"))) < 3:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("the crawl did not end after two signals") from None
+    assert proc.returncode == 1 and "the crawl was forced to stop before it could finish" in err, err[-1500:]
+    assert "Traceback" not in err
+    with MockServer(folder) as server:
+        result = run_cli("crawl", "--site", server.url, "--output", out, server=server)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert len(list((out / "_posts").glob("*.md"))) == 30 == Catalog(out, readonly=True).count()
+
+
 def test_keep_days_moves_old_posts_but_keeps_them(tmp_path, small_mirror):
     out = tmp_path / "archive"
     assert run_cli("crawl", "--site", small_mirror.url, "--output", out, server=small_mirror).returncode == 0

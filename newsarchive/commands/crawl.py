@@ -61,7 +61,10 @@ REASON_TEXT = {"archive_unwritable": "the archive could not be written",
 
 def crawl_status(stats: dict, site: str, redis: bool = False) -> tuple[int, str]:
     """The exit status of a finished crawl and, when it is not 0, the one line that says why."""
-    reason = stats.get("newsarchive/crawl/result") or stats.get("finish_reason", "?")
+    reason = stats.get("newsarchive/crawl/result") or stats.get("finish_reason")
+    if reason is None:      # no finish: a second SIGINT/SIGTERM forced the stop
+        return EX_FAILED, ("the crawl was forced to stop before it could finish: what was written is kept, "
+                           "the next run goes on from there")
     if reason == "mirror_unreachable":
         return EX_FAILED, f"no page of {site} could be read"
     status = EXIT_FOR_REASON.get(reason, EX_FAILED)

@@ -134,7 +134,10 @@ class Scheduler:
         env = {**os.environ, PARENT_ENV: str(os.getpid())}
         cmd = [sys.executable, "-m", "newsarchive", "crawl", *self.crawl_args, "--output", str(self.output),
                "--stats-file", stats_path, "-s", "NEWSARCHIVE_PROGRESS=off"]
-        self.child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # (a session of its own: a Ctrl-C on the terminal or a signal to the process group reaches the
+        # crawl once, passed on by us — twice would force it to stop without finishing)
+        self.child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                      start_new_session=True)
         nxt = self.timetable.next(due)
         while self.child.poll() is None:
             if time.time() >= nxt:

@@ -11,11 +11,13 @@ closes the catalog and WARC file cleanly and exits: nothing half-written either 
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import multiprocessing
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -194,6 +196,22 @@ class WriterProcess:
         self.sender.start()
         self.reader = threading.Thread(target=self._read, name="newsarchive-writer-reader", daemon=True)
         self.reader.start()
+        atexit.register(self._abandon)
+
+    def _abandon(self) -> None:
+        """At the interpreter's exit, a writer never closed (a forced stop: a second Ctrl-C or SIGTERM
+        ends the crawl without closing its components) is let go: the pipe closed, the child hears the
+        crawl is gone and finishes what it has. (multiprocessing joins it next: without this, forever.)"""
+        if self.closed:
+            return
+        self.closed = True
+        self.outbox.put(None)
+        try:        # shut down, not only closed: the threads blocked on it hold it open (no EOF otherwise)
+            socket.fromfd(self.conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM).shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sender.join(timeout=5)
+        self.conn.close()
 
     def _write(self) -> None:
         while (msg := self.outbox.get()) is not None:
@@ -256,6 +274,7 @@ class WriterProcess:
         if self.closed:
             return
         self.closed = True
+        atexit.unregister(self._abandon)
         self.outbox.put(Close(0))
         self.outbox.put(None)
         self.sender.join(timeout=120)
