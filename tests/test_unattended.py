@@ -94,8 +94,23 @@ def test_a_damaged_catalog_stops_the_crawl_and_verify_repair_makes_the_archive_w
     assert catalog.count() == len(_files(out))
     catalog.close()
     assert run_cli("verify", "--output", out).returncode == 0
+    found = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000")     # searchable again
+    want = run_cli("search", "央行", "--output", clean, "--json", "--limit", "1000")
+    assert found.returncode == 0 and found.stdout == want.stdout and "not in the index" not in found.stderr
     again = run_cli("crawl", "--site", mirror.url, "--output", out, server=mirror)
     assert again.returncode == 0 and "new 0, updated 0" in again.stdout
+
+
+def test_repair_leaves_a_file_that_is_no_post_uncatalogued(clean, tmp_path):
+    out = tmp_path / "archive"
+    shutil.copytree(clean, out)
+    junk = out / "_posts" / "2021-12-24-NW202112242225999999.md"
+    junk.write_text("junk\n", "utf-8")
+    repaired = run_cli("verify", "--repair", "--output", out)
+    assert repaired.returncode == 1 and f"not repaired: extra           {junk}" in repaired.stderr, repaired.stderr
+    catalog = Catalog(out, readonly=True)
+    assert catalog.get("NW202112242225999999") is None and junk.read_text("utf-8") == "junk\n"
+    catalog.close()
 
 
 def test_deleted_posts_are_listed_and_restored_byte_for_byte_from_the_captures(clean, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import shutil
 import subprocess
 import sys
@@ -213,6 +214,30 @@ def test_verify_finds_capture_files_the_index_lacks_and_repair_indexes_them(gzip
     assert found.returncode == 1 and "unindexed_warc" in found.stdout and first in found.stdout, found.stdout
     assert run_cli("verify", "--repair", "--output", out).returncode == 0
     assert index.read_text("utf-8") == whole and run_cli("verify", "--output", out).returncode == 0
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "written over in the middle", "random bytes"])
+def test_verify_reads_every_capture_and_names_a_damaged_file(gzipped, tmp_path, damage):
+    out = tmp_path / "a"
+    shutil.copytree(gzipped["out"], out)
+    target = sorted((out / "warc").glob("*.warc.gz"))[0]
+    data = target.read_bytes()
+    if damage == "random bytes":
+        target = target.with_name("newsarchive-20990101000000000000-vm-1-00001.warc.gz")
+        target.write_bytes(os.urandom(5000))
+    elif damage == "cut in half":
+        target.write_bytes(data[: len(data) // 2])
+    else:
+        middle = len(data) // 2
+        target.write_bytes(data[:middle] + b"x" * 500 + data[middle + 500:])
+    (out / "warc" / "index.cdxj").open("a").write("not an index line\n")
+    found = run_cli("verify", "--output", out)
+    assert found.returncode == 1 and f"damaged_warc    {target}" in found.stdout and "bad_index" in found.stdout, found.stdout
+    repaired = run_cli("verify", "--repair", "--output", out)
+    assert repaired.returncode == 1 and "Traceback" not in repaired.stderr, repaired.stdout + repaired.stderr
+    assert "not repaired: damaged_warc" in repaired.stderr and target.exists()      # kept: never deleted
+    after = run_cli("verify", "--output", out)
+    assert "bad_index" not in after.stdout and "damaged_warc" in after.stdout      # the index names what reads
 
 
 def test_wacz_export_validates(gzipped, tmp_path):

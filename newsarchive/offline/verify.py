@@ -28,15 +28,27 @@ from newsarchive.core.infocode import CODE_RE
 from newsarchive.core.post import PostFormatError, split_front_matter
 from newsarchive.store.catalog import Catalog, catalog_problem
 from newsarchive.store.files import OLD_POSTS_DIR, POSTS_DIR, read_own, sha256_text
-from newsarchive.store.warc import INDEX_NAME, OPEN_SUFFIX, WARC_DIR, iter_captures, salvage, update_index, warc_files
+from newsarchive.store.warc import (
+    INDEX_NAME,
+    OPEN_SUFFIX,
+    WARC_DIR,
+    index_entries,
+    index_entry,
+    iter_captures,
+    merge_index,
+    readable_records,
+    salvage,
+    update_index,
+    warc_files,
+)
 
-_INDEXED_FILE = re.compile(r'"filename": "([^"]+)"')
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([A-Z]{2}\d{18})\.md$")
 
 
 @dataclass
 class Finding:
-    kind: str           # catalog, missing, changed, unparsable, extra, unfinished_warc, unindexed_warc
+    kind: str           # catalog, missing, changed, unparsable, extra, unfinished_warc, unindexed_warc,
+    #                     damaged_warc, bad_index
     path: str
     detail: str = ""
     info_code: str = ""
@@ -100,20 +112,23 @@ def verify(folder: str | Path) -> list[Finding]:
         for stale in sorted(warc_dir.glob(f"*.warc.gz{OPEN_SUFFIX}")):
             if not _writer_alive(stale.name):
                 findings.append(Finding("unfinished_warc", str(stale), "left by a writer that stopped"))
-        indexed = _indexed(warc_dir)
+        indexed, bad_lines = index_entries(warc_dir)
+        wrong = bad_lines
         for path in warc_files(warc_dir):
-            if path.name not in indexed:
+            # every record read whole (decompressed to its end): a file cut short or written over
+            records, damage = readable_records(path)
+            lines = indexed.get(path.name, {})
+            if damage:
+                lost = sum(1 for offset in lines if offset not in records)
+                findings.append(Finding("damaged_warc", str(path), f"{damage}; {len(records)} record(s) read, "
+                                        f"{lost} indexed capture(s) lost"))
+            elif path.name not in indexed:
                 findings.append(Finding("unindexed_warc", str(path), f"not in {WARC_DIR}/{INDEX_NAME}"))
+            wrong += sum(1 for offset, length in lines.items() if records.get(offset) != length)
+        if wrong:
+            findings.append(Finding("bad_index", str(warc_dir / INDEX_NAME),
+                                    f"{wrong} line(s) that name no readable record"))
     return findings
-
-
-def _indexed(warc_dir: Path) -> set[str]:
-    """The capture files ``index.cdxj`` names."""
-    index = warc_dir / INDEX_NAME
-    if not index.is_file() or index.is_symlink():
-        return set()
-    with open(index, encoding="utf-8", errors="replace") as fh:
-        return {m.group(1) for line in fh if (m := _INDEXED_FILE.search(line))}
 
 
 def _history(folder: Path) -> dict[str, dict]:
@@ -162,7 +177,7 @@ def _row_from_file(location: str, path: Path, text: str, history: dict) -> dict 
     try:
         meta, body = split_front_matter(text)
     except PostFormatError:
-        meta, body = {}, ""
+        return None             # not a post: not catalogued (verify goes on naming it)
     code = m.group(2)
     date = meta.get("date")
     when = parse_date(str(date)) if date is not None else None
@@ -191,7 +206,8 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
     folder = Path(folder)
     report = Report(findings=list(findings))
     history: dict[str, dict] | None = None
-    if any(f.kind == "catalog" for f in findings):
+    recreated = any(f.kind == "catalog" for f in findings)
+    if recreated:
         stamp = dt.datetime.now(BEIJING).strftime("%Y%m%d-%H%M%S")
         path = folder / Catalog.FILENAME
         if path.exists():
@@ -255,9 +271,26 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
             catalog.conn.commit()
         finally:
             catalog.close()
+    if recreated or any(r.startswith("catalogued ") for r in report.repaired):
+        from newsarchive.offline.search import reindex
+
+        posts, _ = reindex(folder)          # the new rows' posts searchable again
+        report.repaired.append(f"made the search index anew ({posts} posts)")
     if any(f.kind == "unfinished_warc" for f in findings):
         saved = salvage(folder / WARC_DIR)
         report.repaired.append(f"salvaged {saved} record(s) of unfinished WARC files")
+    if any(f.kind == "bad_index" for f in findings):
+        readable = {p.name: readable_records(p)[0] for p in warc_files(folder / WARC_DIR)}
+
+        def names_a_record(line: str) -> bool:
+            entry = index_entry(line)
+            return entry is not None and readable.get(entry[0], {}).get(entry[1]) == entry[2]
+
+        merge_index(folder / WARC_DIR, [], keep=names_a_record)
+        report.repaired.append(f"took the lines that name no readable record out of {WARC_DIR}/{INDEX_NAME}")
+    for f in findings:
+        if f.kind == "damaged_warc":     # what cannot be read is not there to restore: the file is kept
+            report.unrepaired.append(Finding(f.kind, f.path, f"{f.detail} (kept as it is: restore it from a backup)"))
     unindexed = [Path(f.path) for f in findings if f.kind == "unindexed_warc"]
     if unindexed:
         update_index(folder / WARC_DIR, unindexed)

@@ -20,7 +20,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -339,19 +339,22 @@ def cdxj_line(url: str, date: str, mime: str | None, status: str, digest: str, l
     return f"{key} {stamp} {json.dumps(fields)}"
 
 
-def merge_index(folder: Path, new_lines: list[str]) -> None:
+def merge_index(folder: Path, new_lines: list[str], keep: Callable[[str], bool] | None = None) -> None:
     """Merge CDXJ lines into ``folder/index.cdxj``, sorted (temp file, then ``os.replace``), one
-    process at a time (several writers share a folder: ``--jobs``, Redis workers, a salvage)."""
+    process at a time (several writers share a folder: ``--jobs``, Redis workers, a salvage);
+    ``keep``: which of the lines there stay (all)."""
     import fcntl
 
     new = {line for line in new_lines if line.strip()}
-    if not new:
+    if not new and keep is None:
         return
     index = folder / INDEX_NAME
     fd = os.open(folder / ".index.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        lines = set(index.read_text("utf-8").splitlines()) if index.is_file() and not index.is_symlink() else set()
+        lines = set(index.read_text("utf-8", errors="replace").splitlines()) if index.is_file() and not index.is_symlink() else set()
+        if keep is not None:
+            lines = {line for line in lines if keep(line)}
         tmp = index.with_name(f".{index.name}.{HOST}-{os.getpid()}.part")
         tmp.write_text("\n".join(sorted(lines | new)) + "\n", "utf-8")
         os.replace(tmp, index)
@@ -405,6 +408,82 @@ def salvage(folder: str | Path) -> int:
             update_index(folder, [final])
         stale.unlink()
     return saved
+
+
+def readable_records(path: Path) -> tuple[dict[int, int], str]:
+    """``({offset: length} of the records that read whole, what stopped the reading or "")``: every
+    gzip member of a capture file decompressed with its checksum checked (zlib; warcio reads past a
+    bad checksum), each a WARC record whose block has the length its header gives. A file cut short or
+    written over stops there."""
+    records: dict[int, int] = {}
+    start = fed = size = 0          # the member being read: where it starts, bytes given, bytes out
+    head = b""
+    d = zlib.decompressobj(zlib.MAX_WBITS + 16)
+    with open(path, "rb") as fh:
+        pending = b""
+        while chunk := pending or fh.read(1 << 20):
+            pending = b""
+            try:
+                out = d.decompress(chunk)
+            except zlib.error as exc:
+                return records, f"unreadable after byte {start} ({exc})"
+            fed += len(chunk)
+            if len(head) < 4096:
+                head = (head + out)[:4096]
+            size += len(out)
+            if d.eof:
+                used = fed - len(d.unused_data)
+                problem = _record_problem(head, size)
+                if problem:
+                    return records, f"{problem} in the record at byte {start}"
+                records[start] = used
+                start += used
+                pending, d = d.unused_data, zlib.decompressobj(zlib.MAX_WBITS + 16)
+                fed = size = 0
+                head = b""
+    if fed:
+        return records, f"cut short in the record at byte {start}"
+    return records, ""
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\nContent-Length:[ \t]*([0-9]+)", re.I)
+
+
+def _record_problem(head: bytes, size: int) -> str:
+    """What is wrong with a decompressed record of ``size`` bytes that begins with ``head`` ("")."""
+    end = head.find(b"\r\n\r\n")
+    length = _CONTENT_LENGTH.search(head, 0, end) if end > 0 else None
+    if not head.startswith(b"WARC/") or length is None:
+        return "not a WARC record"
+    if size != end + 4 + int(length.group(1)) + 4:
+        return "a block of the wrong length"
+    return ""
+
+
+def index_entry(line: str) -> tuple[str, int, int] | None:
+    """``(file, offset, length)`` of a line of ``index.cdxj``; None for a line that is not one."""
+    try:
+        fields = json.loads(line.split(" ", 2)[2])
+        return str(fields["filename"]), int(fields["offset"]), int(fields["length"])
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def index_entries(folder: Path) -> tuple[dict[str, dict[int, int]], int]:
+    """``index.cdxj`` read back: ``({file: {offset: length}}, lines that are not index lines)``."""
+    entries: dict[str, dict[int, int]] = {}
+    bad = 0
+    index = folder / INDEX_NAME
+    if not index.is_file() or index.is_symlink():
+        return entries, 0
+    with open(index, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            entry = index_entry(line)
+            if entry is None:
+                bad += 1
+            else:
+                entries.setdefault(entry[0], {})[entry[1]] = entry[2]
+    return entries, bad
 
 
 def warc_files(folder: str | Path) -> list[Path]:
