@@ -260,7 +260,11 @@ def test_a_dead_share_host_is_one_warning_and_every_post_is_archived(tmp_path):
     (["crawl", "--follow"], 2, ["--redis"]),
     (["collect", "--redis", "redis://127.0.0.1:1/0", "--idle", "1"], 69, ["does not answer"]),
     (["export", "--format", "jsonl", "--to", "x.jsonl", "--since", "2022-01-02", "--until", "2022-01-01"], 2, ["after"]),
-    (["fetch", "http://[::1"], 1, ["not an http(s) URL"]),
+    (["fetch", "http://[::1"], 2, ["not an http(s) URL"]),
+    (["schedule", "--every", "1s", "--runs", "0"], 2, ["--runs", "1 or more"]),
+    (["schedule", "--every", "1s", "--keep-days", "-1"], 2, ["--keep-days", "0 or more"]),
+    (["demo", "--serve", "--port", "99999"], 2, ["--port", "0 to 65535"]),
+    (["stats", "--output", ""], 2, ["--output", "empty"]),
 ])
 def test_bad_input_is_one_line_and_the_right_status(tmp_path, args, status, words):
     result = run_cli(*args, "--output", tmp_path / "archive", cwd=tmp_path)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from typing import NoReturn
 
 from newsarchive import __version__
 from newsarchive.commands import backfill, collect, crawl, demo, export, fetch, rebuild, schedule, search, stats, verify
 from newsarchive.commands.common import (
     EX_SOFTWARE,
+    EX_USAGE,
     CommandError,
     archive_options,
     crawl_selection,
@@ -25,8 +27,15 @@ from newsarchive.core.mdsafe import one_line, strip_controls
 COMMANDS = (fetch, crawl, collect, demo, schedule, backfill, export, search, rebuild, stats, verify)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's, with a usage error in one line (the usage itself is ``--help``'s)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EX_USAGE, f"{self.prog}: {strip_controls(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="newsarchive", description="Archive a mirrored Chinese news feed.")
+    ap = Parser(prog="newsarchive", description="Archive a mirrored Chinese news feed.")
     ap.add_argument("--version", action="version", version=f"newsarchive {__version__}")
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")

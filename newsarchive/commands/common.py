@@ -197,9 +197,30 @@ def check_redis(url: str) -> None:
         raise CommandError(f"Redis at {url} does not answer: {_one_line(exc)}", EX_UNAVAILABLE) from None
 
 
+def folder_arg(value: str) -> str:
+    """An argument that names a folder: not empty (``''`` would be the current folder)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("takes a folder, got an empty name")
+    return value
+
+
+def count_arg(least: int, most: int | None = None):
+    """An argument that is a whole number of at least ``least`` (and at most ``most``)."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = least - 1
+        if number < least or (most is not None and number > most):
+            span = f"{least} to {most}" if most is not None else f"{least} or more"
+            raise argparse.ArgumentTypeError(f"takes a whole number, {span}, got {value!r}")
+        return number
+    return parse
+
+
 def archive_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--output", default=None, metavar="DIR", help="the archive folder (default: output)")
+    p.add_argument("--output", default=None, metavar="DIR", type=folder_arg, help="the archive folder (default: output)")
     return p
 
 

@@ -8,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from newsarchive.commands.common import EX_USAGE, CommandError, count_arg
 from newsarchive.commands.crawl import cmd_crawl
 
 
@@ -16,7 +17,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--stats-file", metavar="FILE", help="write the final stats as JSON")
     p.add_argument("--serve", action="store_true",
                    help="only serve the sample mirror (and its share host) until stopped, to try crawl and fetch on")
-    p.add_argument("--port", type=int, default=0, help="with --serve: the port (default: any free one)")
+    p.add_argument("--port", type=count_arg(0, 65535), default=0, help="with --serve: the port (default: any free one)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -26,7 +27,11 @@ def cmd_demo(args) -> int:
 
     with tempfile.TemporaryDirectory(prefix="newsarchive-demo-") as tmp:
         build_site(demo_posts(), tmp, page_size=4)   # listings of 4 posts: pagination is followed
-        with MockServer(tmp, port=getattr(args, "port", 0)) as server:
+        try:
+            mirror = MockServer(tmp, port=getattr(args, "port", 0))
+        except OSError as exc:
+            raise CommandError(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror or exc}", EX_USAGE) from None
+        with mirror as server:
             if args.serve:
                 return _serve(server)
             print(f"demo mirror serving on {server.url} (share host through it as a proxy)")

@@ -1,14 +1,14 @@
-"""``newsarchive export``: the archive as JSON Lines, CSV, a Jekyll site or WARC."""
+"""``newsarchive export``: the archive as JSON Lines, CSV, a static site, a Jekyll site, WARC or WACZ."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from newsarchive.commands.common import EX_OK, EX_USAGE, CommandError, check_catalog
+from newsarchive.commands.common import EX_CONFIG, EX_OK, EX_USAGE, CommandError, check_catalog
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("export", parents=parents, help="export the archive as jsonl, csv, a Jekyll site or WARC")
+    p = sub.add_parser("export", parents=parents, help="export the archive as jsonl, csv, a static site, a Jekyll site, WARC or WACZ")
     p.add_argument("--format", required=True, choices=["jsonl", "csv", "jekyll", "warc", "wacz", "site"],
                    help="what to write (site: a static site with search, for reading)")
     p.add_argument("--to", required=True, type=Path, metavar="PATH",
@@ -36,12 +36,15 @@ def check_dates(args) -> None:
 
 
 def cmd_export(args) -> int:
+    from newsarchive.offline.common import NotInstalled
     from newsarchive.offline.export import ExportError, export
 
     check_dates(args)
     check_catalog(args.output or "output")
     try:
         n = export(args.output or "output", args.format, args.to, args.since, args.until, args.category)
+    except NotInstalled as exc:
+        raise CommandError(str(exc), EX_CONFIG) from None
     except (ExportError, OSError) as exc:
         raise CommandError(str(exc)) from None
     print(f"exported {n} {'records' if args.format in ('warc', 'wacz') else 'posts'} as {args.format} to "

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from newsarchive.commands.common import (
     EX_FAILED,
     EX_OK,
+    EX_USAGE,
     CommandError,
     check_archive,
     locked,
@@ -39,8 +40,8 @@ def cmd_fetch(args) -> int:
     for url in bad:
         print(f"failed {url}: not an http(s) URL", file=sys.stderr)
     urls = [u for u in args.urls if u not in bad]
-    if not urls:
-        return EX_FAILED
+    if not urls:            # nothing to fetch: the command line was wrong (some bad among good: exit 1)
+        return EX_USAGE
     site = args.site or site_of(urls)
     lock = None if args.stdout else locked(args, "fetch")
     if lock is not None:

@@ -193,16 +193,16 @@ def _clock(ts: float) -> str:
 
 
 def add_parser(sub, parents) -> None:
-    from newsarchive.commands.common import crawl_selection
+    from newsarchive.commands.common import count_arg, crawl_selection
 
     p = sub.add_parser("schedule", parents=[*parents, crawl_selection()],
                        help="incremental crawls now and then every interval, never overlapping")
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--every", metavar="DURATION", help="30s, 5m, 2h, 1d")
     when.add_argument("--cron", metavar="EXPR", help='a cron expression, e.g. "1-59/5 * * * *" (local time)')
-    p.add_argument("--runs", type=int, help="stop after this many runs (default: run until stopped)")
+    p.add_argument("--runs", type=count_arg(1), help="stop after this many runs (default: run until stopped)")
     p.add_argument("--git-commit", action="store_true", help="commit changed posts in the archive's git repository")
-    p.add_argument("--keep-days", type=int, metavar="N", help="move posts older than N days to old_post/")
+    p.add_argument("--keep-days", type=count_arg(0), metavar="N", help="move posts older than N days to old_post/")
     p.set_defaults(func=cmd_schedule)
 
 

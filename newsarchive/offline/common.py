@@ -13,6 +13,10 @@ class ExportError(ValueError):
     """A bad filter or target; one line for the person who asked."""
 
 
+class NotInstalled(ExportError):
+    """A format that needs a package this install lacks (an extra)."""
+
+
 def row_filters(since: str | None, until: str | None, categories: list[str] | None,
                 table: str = "") -> tuple[list[str], list[str]]:
     """SQL conditions (and their parameters) on catalog rows: Beijing dates, inclusive; categories."""

@@ -21,6 +21,7 @@ from newsarchive.core.mdsafe import md_text
 from newsarchive.core.post import yaml_double_quoted, yaml_scalar
 from newsarchive.offline.common import (  # noqa: F401
     ExportError,
+    NotInstalled,
     iso_date,
     records,
     row_filters,
@@ -268,7 +269,7 @@ def export_wacz(folder: Path, rows, target: Path) -> int:
     try:
         from wacz.main import main as wacz_main
     except ImportError:
-        raise ExportError("the wacz format needs py-wacz: pip install wacz") from None
+        raise NotInstalled("the wacz format needs py-wacz: pip install 'newsarchive[wacz]'") from None
     if target == STDOUT or target.is_dir() or target.is_symlink():
         raise ExportError(f"{target}: a WACZ is a file (a zip): --to takes a file name")
     with tempfile.TemporaryDirectory(prefix="newsarchive-wacz-") as tmp:

@@ -116,9 +116,9 @@ def catalog_problem(folder: str | Path) -> str | None:
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        return f"{path} is not a readable database ({exc}): {fix}"
+        return f"{path} is not a readable database ({' '.join(str(exc).split())}): {fix}"
     if check != "ok":
-        return f"{path} is damaged ({check}): {fix}"
+        return f"{path} is damaged ({' '.join(str(check).split())}): {fix}"
     return None
 
 
