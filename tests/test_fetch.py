@@ -33,6 +33,20 @@ def test_second_fetch_says_unchanged_and_writes_nothing(seed_server, tmp_path):
     assert (out / "_posts" / SEED.name).stat().st_mtime_ns == before
 
 
+def test_a_mirror_page_fetched_again_is_unchanged_not_a_failure(small_mirror, tmp_path):
+    """A post or a category listing a person asks for again is read again (its share answer too, though
+    the post is archived) and reported unchanged, exit 0 — not skipped as known, with no answer."""
+    out = tmp_path / "archive"
+    post = small_mirror.posts[0]
+    listing, page = f"{small_mirror.url}category/{post.category}.html", small_mirror.url + post.path.lstrip("/")
+    assert run_cli("fetch", listing, "--output", out, server=small_mirror).returncode == 0
+    files = {p: p.stat().st_mtime_ns for p in (out / "_posts").glob("*.md")}
+    for url in (page, listing):
+        again = run_cli("fetch", url, "--output", out, server=small_mirror)
+        assert again.returncode == 0 and "unchanged" in again.stdout and "failed" not in again.stdout, again.stdout
+    assert {p: p.stat().st_mtime_ns for p in (out / "_posts").glob("*.md")} == files
+
+
 def test_changed_content_replaces_the_file_and_counts_a_revision(seed_fixture, tmp_path):
     out = tmp_path / "archive"
     with MockServer(seed_fixture) as server:

@@ -322,8 +322,10 @@ class MirrorSpider(scrapy.Spider):
                 # (robots.txt is not asked of the share host: each share URL is a link the mirror
                 # publishes for its post, asked for once; a dead share host's robots.txt was a
                 # traceback on every crawl)
+                # (a post a person asked for is fetched whole again, share answer too: known or not)
                 meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries,
-                      "dont_obey_robotstxt": True, ROLE: "share", KEY: item.info_code, POST_URL: response.url},
+                      "dont_obey_robotstxt": True, ROLE: "share", KEY: item.info_code, POST_URL: response.url,
+                      **({EXPLICIT: True, "origin": origin} if origin else {})},
             )
         else:
             yield item
