@@ -183,6 +183,19 @@ def test_a_full_disk_stops_the_crawl_with_its_cause_and_the_rerun_completes(mirr
         subprocess.run(["umount", str(out)], capture_output=True)
 
 
+def test_a_disk_too_full_to_open_the_archive_is_one_line(mirror, tmp_path):
+    out = tmp_path / "tiny"
+    out.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=150k", "tmpfs", str(out)):
+        pytest.skip("mounting a small tmpfs needs root and mount(8): the disk-full case was not run")
+    try:
+        result = run_cli("crawl", "--site", mirror.url, "--output", out, server=mirror)
+        assert result.returncode == 73, result.stderr[-2000:]
+        _one_line_cause(result, "the archive could not be opened", "disk is full")    # no writer traceback
+    finally:
+        subprocess.run(["umount", str(out)], capture_output=True)
+
+
 def _fill(folder: Path) -> None:
     """Take every free byte of the file system ``folder`` is on."""
     with open(folder / "filler", "wb", buffering=0) as f:

@@ -309,9 +309,8 @@ class ArchiveSink:
         try:
             result = self._backend().ingest(item, records)
             outcome: Outcome = result if isinstance(result, Outcome) else await maybe_deferred_to_future(result)
-        except WriterGone:
-            outcome = Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, fatal=True,
-                              message="the archive writer process stopped (killed, or out of memory?)")
+        except WriterGone as exc:
+            outcome = Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, fatal=True, message=str(exc))
         if outcome.fatal:
             self.stop(outcome.message)
         elif not outcome.dropped:

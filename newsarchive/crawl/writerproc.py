@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from newsarchive.core import reasons as R
+from newsarchive.core.mdsafe import one_line
 from newsarchive.store.ingest import Outcome
 from newsarchive.store.warc import WarcRecord
 
@@ -62,6 +63,7 @@ class Close:
 class Ready:
     removed_temps: int
     salvaged: int
+    error: str = ""         # the archive could not be opened (the child then stops)
 
 
 @dataclass
@@ -103,10 +105,15 @@ def _serve(conn, config: WriterConfig) -> None:
     from newsarchive.core.items import ArticleItem
     from newsarchive.store.ingest import Archivist
 
-    archivist = Archivist(config.folder, fsync=config.fsync, site_base=config.site_base,
-                          sitemap=SiteMap(*config.site) if config.site else None, warc=config.warc,
-                          warc_max=config.warc_max, lock_each_write=config.lock_each_write,
-                          warc_info=dict(config.warc_info), search=config.search)
+    try:
+        archivist = Archivist(config.folder, fsync=config.fsync, site_base=config.site_base,
+                              sitemap=SiteMap(*config.site) if config.site else None, warc=config.warc,
+                              warc_max=config.warc_max, lock_each_write=config.lock_each_write,
+                              warc_info=dict(config.warc_info), search=config.search)
+    except Exception as exc:  # noqa: BLE001 - a full disk, a catalog gone bad: the crawl says why, in one line
+        conn.send(Ready(0, 0, error=f"the archive could not be opened: {one_line(exc)}"))
+        conn.close()
+        return
     if not config.lock_each_write:      # (several writers on one folder: each post its own commit)
         archivist.writer.batch(durable=config.fsync)
     conn.send(Ready(archivist.removed_temps, archivist.salvaged))
@@ -187,6 +194,7 @@ class WriterProcess:
         self.proc.start()          # the child imports and opens the archive while the crawl goes on
         child.close()
         self.removed_temps = self.salvaged = 0
+        self.error = ""
         self.ids = itertools.count(1)
         self.waiting: dict[int, Any] = {}
         self.lock = threading.Lock()
@@ -230,6 +238,7 @@ class WriterProcess:
                 break
             if isinstance(msg, Ready):
                 self.removed_temps, self.salvaged = msg.removed_temps, msg.salvaged
+                self.error = msg.error
                 if msg.removed_temps:
                     logger.warning("removed %d temp file(s) left by an interrupted run", msg.removed_temps)
                 if msg.salvaged:
@@ -249,7 +258,10 @@ class WriterProcess:
             waiting, self.waiting = list(self.waiting.values()), {}
             self.gone = True
         for d in waiting:
-            reactor.callFromThread(d.errback, WriterGone("the archive writer process stopped"))
+            reactor.callFromThread(d.errback, self._gone())
+
+    def _gone(self) -> WriterGone:
+        return WriterGone(self.error or "the archive writer process stopped (killed, or out of memory?)")
 
     def ingest(self, fields: dict, records: list[WarcRecord]):
         """Send an article with its WARC records; a Deferred for its Outcome."""
@@ -259,7 +271,7 @@ class WriterProcess:
         ident = next(self.ids)
         with self.lock:
             if self.gone:
-                d.errback(WriterGone("the archive writer process stopped"))
+                d.errback(self._gone())
                 return d
             self.waiting[ident] = d
         self.outbox.put(Ingest(ident, fields, records))
