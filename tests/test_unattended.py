@@ -285,6 +285,15 @@ def test_bad_input_is_one_line_and_the_right_status(tmp_path, args, status, word
     _one_line_cause(result, *words)
 
 
+def test_a_usage_error_leaves_no_lock_behind(tmp_path):
+    for command in ("fetch", "crawl"):
+        bad = run_cli(command, *(["http://127.0.0.1:1/category/x.html"] if command == "fetch" else []),
+                      "-s", "FOO", "--output", tmp_path / "a")
+        assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr, bad.stderr
+        lock = tmp_path / "a" / ".newsarchive.lock"
+        assert not lock.exists() or not lock.read_text(), command
+
+
 def test_output_that_is_a_file_or_a_read_only_folder_is_one_line(tmp_path, mirror):
     target = tmp_path / "a-file"
     target.write_text("x")

@@ -43,6 +43,9 @@ def cmd_fetch(args) -> int:
     if not urls:            # nothing to fetch: the command line was wrong (some bad among good: exit 1)
         return EX_USAGE
     site = args.site or site_of(urls)
+    settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_CLI_REPORT=True,
+                               NEWSARCHIVE_STDOUT=args.stdout or None,
+                               NEWSARCHIVE_SHARE=False if args.no_share else None)   # (a bad -s: before the lock)
     lock = None if args.stdout else locked(args, "fetch")
     if lock is not None:
         try:
@@ -50,9 +53,6 @@ def cmd_fetch(args) -> int:
         except CommandError:
             lock.release()
             raise
-    settings = scrapy_settings(args, site=site, NEWSARCHIVE_OUTPUT=args.output, NEWSARCHIVE_CLI_REPORT=True,
-                               NEWSARCHIVE_STDOUT=args.stdout or None,
-                               NEWSARCHIVE_SHARE=False if args.no_share else None)
     try:
         crawler = run_spider(settings, "fetch", urls=urls, site=site)
     finally:
