@@ -66,6 +66,31 @@ def _git(repo: Path, *args, date: str = "") -> None:
 
 
 @pytest.mark.skipif(not GIT, reason="git is not installed: the history import was not run")
+def test_two_versions_in_the_same_second_import_once(crawled, tmp_path):
+    """git keeps whole seconds: an edit committed in the second of the post's first commit is still the
+    newer text, and a second import of that history writes nothing (it flipped the file each time)."""
+    repo = tmp_path / "finews"
+    (repo / "_posts").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    post = sorted((crawled / "_posts").glob("*.md"))[0]
+    shutil.copy(post, repo / "_posts")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "post", date="2026-09-02T10:00:00+08:00")
+    target = repo / "_posts" / post.name
+    target.write_text(target.read_text("utf-8").replace("</p>", "（更正）</p>", 1), "utf-8")
+    _git(repo, "commit", "-q", "-am", "edit", date="2026-09-02T10:00:00+08:00")
+    out = tmp_path / "archive"
+    assert run_cli("import", repo, "--output", out).returncode == 0
+    written = (out / "_posts" / post.name).read_bytes()
+    assert written == target.read_bytes()
+    for _ in range(2):
+        again = run_cli("import", repo, "--output", out)
+        assert again.returncode == 0 and "new 0, updated 0, revisions 0, unchanged 2" in again.stdout, again.stdout
+    assert (out / "_posts" / post.name).read_bytes() == written
+    assert sqlite3.connect(out / "archive.sqlite3").execute("SELECT COUNT(*) FROM revisions").fetchone() == (1,)
+
+
+@pytest.mark.skipif(not GIT, reason="git is not installed: the history import was not run")
 def test_a_git_history_gives_the_newest_texts_and_the_older_as_revisions(crawled, tmp_path):
     repo = tmp_path / "finews"
     (repo / "_posts").mkdir(parents=True)

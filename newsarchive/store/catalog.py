@@ -299,9 +299,14 @@ class Catalog:
         self._revision_row(info_code, sha256, text, stamp or now_text())
         self.conn.commit()
 
+    def has_revision(self, info_code: str, sha256: str) -> bool:
+        """Whether the catalog keeps that text of the post as an earlier one."""
+        return self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?",
+                                 (info_code, sha256)).fetchone() is not None
+
     def _revision_row(self, info_code: str, sha256: str, text: str, stamp: str) -> bool:
         """A revision's row, unless the catalog has that text of the post already; whether it was new."""
-        if self.conn.execute("SELECT 1 FROM revisions WHERE info_code = ? AND sha256 = ?", (info_code, sha256)).fetchone():
+        if self.has_revision(info_code, sha256):
             return False
         self.conn.execute("INSERT INTO revisions VALUES (?, ?, ?, ?)", (info_code, sha256, stamp, text))
         return True

@@ -168,10 +168,14 @@ class Archivist:
         stamp = (when or post.date).astimezone(BEIJING).isoformat(timespec="seconds")
         row = self.catalog.get(post.info_code)
         digest = sha256_text(text)
-        if row is not None and row["sha256"] != digest \
-                and dt.datetime.fromisoformat(row["last_seen"]) > dt.datetime.fromisoformat(stamp):
-            added = self.catalog.add_revision(post.info_code, digest, text, stamp)
-            return Outcome.of("revision" if added else "unchanged", post)
+        if row is not None and row["sha256"] != digest:
+            seen, at = dt.datetime.fromisoformat(row["last_seen"]), dt.datetime.fromisoformat(stamp)
+            # older than the archive's text: a revision. Seen in the same second (two commits a second
+            # apart in git's whole seconds) and already kept as an earlier text: older too (a second
+            # import of the same history writes nothing)
+            if seen > at or (seen == at and self.catalog.has_revision(post.info_code, digest)):
+                added = self.catalog.add_revision(post.info_code, digest, text, stamp)
+                return Outcome.of("revision" if added else "unchanged", post)
         if row is not None and row["sha256"] == digest:
             if row["location"] != location and (when is None or dt.datetime.fromisoformat(row["last_seen"])
                                                 <= dt.datetime.fromisoformat(stamp)):
