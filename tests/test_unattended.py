@@ -285,6 +285,24 @@ def test_bad_input_is_one_line_and_the_right_status(tmp_path, args, status, word
     _one_line_cause(result, *words)
 
 
+def test_an_unreachable_mirror_or_category_is_said_once_in_one_line(tmp_path, mirror):
+    dead = run_cli("crawl", "--site", "http://127.0.0.1:1/", "--output", tmp_path / "a")
+    assert dead.returncode == 1 and "Gave up retrying" not in dead.stderr and "Error downloading" not in dead.stderr
+    assert dead.stderr.strip().splitlines()[-1] == "newsarchive crawl: no page of http://127.0.0.1:1/ could be read"
+    wrong = run_cli("crawl", "--site", mirror.url, "--category", "nosuch", "--output", tmp_path / "b", server=mirror)
+    assert wrong.returncode == 1 and "no listing of nosuch could be read" in wrong.stderr, wrong.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_full_standard_output_is_one_line_and_exit_74(clean):
+    for command in (["stats"], ["search", "央行"]):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run([sys.executable, "-m", "newsarchive", *command, "--output", str(clean)],
+                                    stdout=full, stderr=subprocess.PIPE, text=True)
+        assert result.returncode == 74, result.stderr
+        _one_line_cause(result, "cannot write", "No space left on device")
+
+
 def test_a_usage_error_leaves_no_lock_behind(tmp_path):
     for command in ("fetch", "crawl"):
         bad = run_cli(command, *(["http://127.0.0.1:1/category/x.html"] if command == "fetch" else []),

@@ -8,6 +8,7 @@ documented exit status (``common.EX_*``); a traceback only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 from typing import NoReturn
@@ -15,6 +16,7 @@ from typing import NoReturn
 from newsarchive import __version__
 from newsarchive.commands import backfill, collect, crawl, demo, export, fetch, rebuild, schedule, search, stats, verify
 from newsarchive.commands.common import (
+    EX_IOERR,
     EX_SOFTWARE,
     EX_USAGE,
     CommandError,
@@ -52,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()          # (here, so that a full disk under it is an error of this command)
+        return status
     except KeyboardInterrupt:
         return 130
     except CommandError as exc:
@@ -63,9 +67,32 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:         # `newsarchive stats | head`: the reader is gone, nothing to say
         sys.stderr.close()
         return 0
-    except Exception as exc:  # noqa: BLE001 - a person gets one line, not a traceback
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            return _internal(args, exc)
         if args.debug:
             traceback.print_exc()
-        print(f"newsarchive {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
-              "(run again with --debug for the traceback, and report it)", file=sys.stderr)
-        return EX_SOFTWARE
+        _discard_stdout()
+        print(f"newsarchive {args.command}: cannot write: {exc.strerror}", file=sys.stderr)
+        return EX_IOERR
+    except Exception as exc:  # noqa: BLE001 - a person gets one line, not a traceback
+        return _internal(args, exc)
+
+
+def _internal(args, exc: BaseException) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(f"newsarchive {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
+          "(run again with --debug for the traceback, and report it)", file=sys.stderr)
+    return EX_SOFTWARE
+
+
+def _discard_stdout() -> None:
+    """What is still buffered for a standard output that cannot take it is dropped (not tried again
+    at exit, with a second message)."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -20,6 +20,7 @@ EX_SOFTWARE = 70     # an error of ours: a bug (rerun with --debug, and report i
 EX_DATAERR = 65      # the archive itself is damaged: run `newsarchive verify --repair`
 EX_CANTCREAT = 73    # the archive cannot be written (disk full, read-only, not a folder)
 EX_TEMPFAIL = 75     # the archive is locked by another run: try again later
+EX_IOERR = 74        # the command's output could not be written (a full disk under its standard output)
 EX_CONFIG = 78       # something this command needs is not installed or not configured
 
 # what "full speed" means on loopback, where politeness protects nobody
@@ -104,6 +105,10 @@ def _loggers_at_handler_level(settings) -> None:
             logging.getLogger(name).setLevel(level)
     if isinstance(level, int) and level > logging.INFO:     # not --log / -v: no traceback reaches a person
         _records_without_tracebacks()
+        # and a page that could not be read is said once, by the crawl ("failed URL: cause"), not
+        # also by the retry and robots.txt middlewares (``--log`` shows theirs)
+        for name in ("scrapy.downloadermiddlewares.retry", "scrapy.downloadermiddlewares.robotstxt"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _records_without_tracebacks() -> None:

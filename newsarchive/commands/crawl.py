@@ -59,14 +59,16 @@ REASON_TEXT = {"archive_unwritable": "the archive could not be written",
                "closespider_pagecount": "the crawl-wide budget of responses (CLOSESPIDER_PAGECOUNT) ran out"}
 
 
-def crawl_status(stats: dict, site: str, redis: bool = False) -> tuple[int, str]:
+def crawl_status(stats: dict, site: str, redis: bool = False, categories: list[str] | None = None) -> tuple[int, str]:
     """The exit status of a finished crawl and, when it is not 0, the one line that says why."""
+    unread = (f"no listing of {', '.join(categories)} could be read on {site} (is the slug right? the mirror's "
+              "own are in its /category/ links)") if categories else f"no page of {site} could be read"
     reason = stats.get("newsarchive/crawl/result") or stats.get("finish_reason")
     if reason is None:      # no finish: a second SIGINT/SIGTERM forced the stop
         return EX_FAILED, ("the crawl was forced to stop before it could finish: what was written is kept, "
                            "the next run goes on from there")
     if reason == "mirror_unreachable":
-        return EX_FAILED, f"no page of {site} could be read"
+        return EX_FAILED, unread
     status = EXIT_FOR_REASON.get(reason, EX_FAILED)
     if status:
         why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or ""
@@ -76,7 +78,7 @@ def crawl_status(stats: dict, site: str, redis: bool = False) -> tuple[int, str]
     pages_ok = sum(stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings", "posts"))
     if not pages_ok and stats.get("newsarchive/pages/failed", 0) and not redis:
         # (a Redis worker whose peers took every page has read nothing either, and that is fine)
-        return EX_FAILED, f"no page of {site} could be read"
+        return EX_FAILED, unread
     failed = stats.get("newsarchive/posts/failed", 0)
     if failed:
         return EX_FAILED, f"{failed} post(s) could not be archived (newsarchive stats lists them)"
@@ -116,7 +118,7 @@ def cmd_crawl(args) -> int:
         if lock:
             lock.release()
     stats = crawler.stats.get_stats()
-    status, why = crawl_status(stats, kwargs["site"], bool(redis_url))
+    status, why = crawl_status(stats, kwargs["site"], bool(redis_url), args.category)
     print(f"crawl {'failed' if status else 'finished'}: {summary(stats)}")
     if why:
         print(f"newsarchive crawl: {why}", file=sys.stderr)
