@@ -238,6 +238,9 @@ def test_verify_reads_every_capture_and_names_a_damaged_file(gzipped, tmp_path, 
     assert "not repaired: damaged_warc" in repaired.stderr and target.exists()      # kept: never deleted
     after = run_cli("verify", "--output", out)
     assert "bad_index" not in after.stdout and "damaged_warc" in after.stdout      # the index names what reads
+    rebuilt = run_cli("rebuild", "--warc", out / "warc", "--output", tmp_path / "r")
+    assert rebuilt.returncode == 1 and target.name in rebuilt.stderr, rebuilt.stderr    # not a clean rebuild
+    assert all(c.isprintable() for c in rebuilt.stderr.replace("\n", ""))
 
 
 def test_wacz_export_validates(gzipped, tmp_path):

@@ -18,7 +18,7 @@ from newsarchive.core.normalize import apply_share, article_from_mirror, article
 from newsarchive.core.post import DEFAULT_SITE_BASE
 from newsarchive.core.share import ShareError, parse_share_json
 from newsarchive.store.ingest import Archivist
-from newsarchive.store.warc import iter_captures, warc_files
+from newsarchive.store.warc import iter_captures, readable_records, warc_files
 
 DEFAULT_CANONICAL = ("finews.withounder.com", "finews.zning.me")
 
@@ -64,7 +64,13 @@ def rebuild(warc_folder: str | Path, output: str | Path, site_base: str = DEFAUL
     """Rebuild the posts of ``warc_folder``'s captures into ``output``; returns outcome counts. Records
     that cannot be read are skipped, each a line in ``problems``; the rest is rebuilt."""
     latest = {}
-    captures = iter_captures(warc_files(warc_folder), problems=problems)
+    files = warc_files(warc_folder)
+    if problems is not None:        # a damaged file (verify's check): what is past the damage is lost
+        for path in files:
+            _, damage = readable_records(path)
+            if damage:
+                problems.append(f"{path.name}: {damage}: the captures past it cannot be read")
+    captures = iter_captures(files, problems=problems)
     for item, when in items_from_captures(captures, canonical_hosts):
         if item.info_code:
             latest[item.info_code.upper()] = (item, when)

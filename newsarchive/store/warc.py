@@ -567,5 +567,6 @@ def iter_captures(paths, max_bytes: int = MAX_RECORD, problems: list[str] | None
                     if cap is not None:
                         yield cap
         except Exception as exc:  # noqa: BLE001 - warcio raises many kinds on a file that is not WARC
+            shown = "".join(c if c.isascii() and c.isprintable() else "?" for c in str(exc)[:120])   # (its bytes)
             problem(f"{Path(path).name}: unreadable from some point on ({type(exc).__name__}: "
-                    f"{str(exc)[:120]}); the records before it were read")
+                    f"{shown}); the records before it were read")
