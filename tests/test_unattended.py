@@ -3,6 +3,7 @@ on stderr naming the cause and what to do, no traceback, a `crawls` row with the
 nothing archived is lost; `verify` finds what is wrong and `verify --repair` puts it right."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -162,12 +163,20 @@ def _mount(*args) -> bool:
         subprocess.run(["mount", *args], capture_output=True).returncode == 0
 
 
-def test_a_full_disk_stops_the_crawl_with_its_cause_and_the_rerun_completes(mirror, clean, tmp_path):
-    out = tmp_path / "small"
-    out.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=600k", "tmpfs", str(out)):
+@contextlib.contextmanager
+def _small_disk(folder: Path, size: str):
+    """``folder``, a tmpfs of ``size`` for the test's time (skipped where it cannot be mounted)."""
+    folder.mkdir()
+    if not _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)):
         pytest.skip("mounting a small tmpfs needs root and mount(8): the disk-full case was not run")
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_stops_the_crawl_with_its_cause_and_the_rerun_completes(mirror, clean, tmp_path):
+    with _small_disk(tmp_path / "small", "600k") as out:
         result = run_cli("crawl", "--site", mirror.url, "--output", out, server=mirror)
         assert result.returncode == 73 and result.stdout.startswith("crawl failed:")
         _one_line_cause(result, "could not be written")
@@ -179,21 +188,13 @@ def test_a_full_disk_stops_the_crawl_with_its_cause_and_the_rerun_completes(mirr
         rerun = run_cli("crawl", "--site", mirror.url, "--output", out, server=mirror)
         assert rerun.returncode == 0 and _files(out) == _files(clean)
         assert [r[2] for r in _crawls(out)][-1] == "finished"
-    finally:
-        subprocess.run(["umount", str(out)], capture_output=True)
 
 
 def test_a_disk_too_full_to_open_the_archive_is_one_line(mirror, tmp_path):
-    out = tmp_path / "tiny"
-    out.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=150k", "tmpfs", str(out)):
-        pytest.skip("mounting a small tmpfs needs root and mount(8): the disk-full case was not run")
-    try:
+    with _small_disk(tmp_path / "tiny", "150k") as out:
         result = run_cli("crawl", "--site", mirror.url, "--output", out, server=mirror)
         assert result.returncode == 73, result.stderr[-2000:]
         _one_line_cause(result, "the archive could not be opened", "disk is full")    # no writer traceback
-    finally:
-        subprocess.run(["umount", str(out)], capture_output=True)
 
 
 def _fill(folder: Path) -> None:
@@ -207,26 +208,19 @@ def _fill(folder: Path) -> None:
 
 
 def test_the_crawl_row_is_finished_on_a_disk_the_crawl_filled(tmp_path):
-    out = tmp_path / "small"
-    out.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(out)):
-        pytest.skip("mounting a small tmpfs needs root and mount(8): the disk-full case was not run")
-    catalog = None
-    try:
+    with _small_disk(tmp_path / "small", "2m") as out:
         catalog = Catalog(out)
-        crawl = catalog.start_crawl("mirror", "2026-12-01T08:00:00+08:00")
-        _fill(out)
-        with pytest.raises(sqlite3.OperationalError, match="full"):   # the disk is full for the catalog too
-            catalog.start_crawl("mirror", "2026-12-01T08:00:01+08:00")
-        catalog.conn.rollback()
-        catalog.finish_crawl(crawl, "mirror", "2026-12-01T08:00:00+08:00", 3, 0, 0, 1, "archive_unwritable")
-        catalog.close()
+        try:
+            crawl = catalog.start_crawl("mirror", "2026-12-01T08:00:00+08:00")
+            _fill(out)
+            with pytest.raises(sqlite3.OperationalError, match="full"):   # the disk is full for the catalog too
+                catalog.start_crawl("mirror", "2026-12-01T08:00:01+08:00")
+            catalog.conn.rollback()
+            catalog.finish_crawl(crawl, "mirror", "2026-12-01T08:00:00+08:00", 3, 0, 0, 1, "archive_unwritable")
+        finally:
+            catalog.close()         # (before the disk is unmounted)
         assert [r[2] for r in _crawls(out)] == ["archive_unwritable"]
         assert not list(out.glob(".newsarchive.reserve-*"))
-    finally:
-        if catalog is not None:
-            catalog.close()
-        subprocess.run(["umount", str(out)], capture_output=True)
 
 
 def test_a_read_only_posts_folder_stops_the_crawl_with_its_cause(mirror, clean, tmp_path):
