@@ -190,7 +190,7 @@ def test_jobs_shard_categories_over_processes_into_one_archive(demo_mirror, tmp_
     result = run_cli("crawl", "--site", demo_mirror.url, "--output", out, "--jobs", "2", "--stats-file", stats_file,
                      server=demo_mirror)
     assert result.returncode == 0, result.stderr
-    assert "(2 jobs)" in result.stdout and "new 36" in result.stdout
+    assert "(2 jobs)" in result.stdout and "posts found 36, new 36" in result.stdout    # (each post found once)
     assert len(_posts(out)) == 36 == Catalog(out, readonly=True).count()
     stats = json.loads(stats_file.read_text())
     assert stats["newsarchive/posts/written"] == 36 and stats.get("newsarchive/posts/duplicate", 0) == 0

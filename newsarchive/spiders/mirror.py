@@ -226,9 +226,12 @@ class MirrorSpider(scrapy.Spider):
             self.crawler.stats.inc_value("newsarchive/drop/links_over_limit", links.over_limit)
             self.logger.warning("%s: %d links past NEWSARCHIVE_MAX_LINKS_PER_PAGE (%d) not followed",
                                 response.url, links.over_limit, self.max_links)
-        found = [link for link in links.posts if (link.info_code or link.url) not in self.found]
+        # distinct posts, not links, and only this crawl's (a `--jobs` shard's categories, `--category`):
+        # the shards' counts add up to the mirror's
+        found = [link for link in links.posts if (link.info_code or link.url) not in self.found
+                 and self._wanted(link.category)]
         self.found.update(link.info_code or link.url for link in found)
-        self.crawler.stats.inc_value("newsarchive/posts/found", len(found))   # distinct posts, not links
+        self.crawler.stats.inc_value("newsarchive/posts/found", len(found))
         known = None if origin else self.known_posts
         for link in links.posts:
             if self._wanted(link.category) and not (known is not None and known.skips(link.info_code, link.path, link.url)):
