@@ -187,6 +187,14 @@ def test_a_file_left_open_by_a_killed_run_is_salvaged_and_indexed(gzipped, tmp_p
     index = (folder / "index.cdxj").read_text("utf-8").splitlines()
     assert captures - 1 <= len(index) <= captures           # every whole capture, the cut one not
     assert all(f'"filename": "{stale.name[: -len(OPEN_SUFFIX)]}"' in line for line in index)
+    from newsarchive.store.warc import readable_records
+
+    for cut in (len(data) - 200, len(data) * 2 // 3, len(data) // 3 + 7):     # the cut record is never kept
+        for old in folder.iterdir():
+            old.unlink()
+        stale.write_bytes(data[:cut])
+        assert salvage(folder) > 0
+        assert readable_records(folder / stale.name[: -len(OPEN_SUFFIX)])[1] == "", cut
 
 
 def test_verify_knows_revisits_and_the_digest_index_survives_a_repair(gzipped, tmp_path):

@@ -389,16 +389,11 @@ def salvage(folder: str | Path) -> int:
         if _writer_alive(stale.name) or stale.is_symlink():
             continue
         final = stale.with_name(stale.name[: -len(OPEN_SUFFIX)])
-        good_end = 0
-        with open(stale, "rb") as fh:
-            try:
-                it = ArchiveIterator(fh)
-                for record in it:
-                    it.read_to_end(record)
-                    good_end = it.get_record_offset() + it.get_record_length()
-                    saved += 1
-            except Exception:  # noqa: BLE001 - a truncated tail is expected after kill -9
-                pass
+        # the records that read whole (a truncated tail is expected after kill -9): warcio reads a cut
+        # last gzip member as a short record, and that record would be kept
+        records, _ = readable_records(stale)
+        good_end = max((offset + length for offset, length in records.items()), default=0)
+        saved += len(records)
         if good_end:
             with open(stale, "rb") as src, open(str(final) + ".salvage", "wb") as dst:
                 dst.write(src.read(good_end))
