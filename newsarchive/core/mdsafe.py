@@ -46,7 +46,7 @@ def strip_controls(text: str) -> str:
 def one_line(value: object, limit: int = 300) -> str:
     """A message for one line of a log or a terminal: white space collapsed, control characters out,
     at most ``limit`` characters."""
-    text = " ".join(_CONTROL.sub("", str(value)).split())
+    text = " ".join(strip_controls(str(value)).split())
     return text if len(text) <= limit else text[:limit] + "…"
 
 

@@ -57,6 +57,12 @@ def _as_list(value) -> list[str]:
     return [str(v).strip() for v in value if str(v).strip()]
 
 
+def _asked(origin: str | None) -> dict:
+    """The meta of a request made for a URL a person asked for (``origin``): fetched though known,
+    reported against that URL; nothing without one."""
+    return {EXPLICIT: True, "origin": origin} if origin else {}
+
+
 class Report:
     """What became of each URL a person asked for (the ``fetch`` command prints it)."""
 
@@ -166,7 +172,7 @@ class MirrorSpider(scrapy.Spider):
 
     def _explicit(self, url: str):
         """A URL a person gave: share URL, mirror post, or category listing."""
-        meta = {EXPLICIT: True, "origin": url}
+        meta = _asked(url)
         if is_share_url(url) or urlsplit(url).path.endswith("/NewsData/GetNewsText.do"):
             code = infocode_from_share_url(url)
             if code is None:
@@ -221,7 +227,7 @@ class MirrorSpider(scrapy.Spider):
 
     def _follow_links(self, links, response):
         origin = response.meta.get("origin")
-        inherited = {EXPLICIT: True, "origin": origin} if origin else {}
+        inherited = _asked(origin)
         if links.over_limit:
             self.crawler.stats.inc_value("newsarchive/drop/links_over_limit", links.over_limit)
             self.logger.warning("%s: %d links past NEWSARCHIVE_MAX_LINKS_PER_PAGE (%d) not followed",
@@ -328,7 +334,7 @@ class MirrorSpider(scrapy.Spider):
                 # (a post a person asked for is fetched whole again, share answer too: known or not)
                 meta={"download_timeout": self.share_timeout, "max_retry_times": self.share_retries,
                       "dont_obey_robotstxt": True, ROLE: "share", KEY: item.info_code, POST_URL: response.url,
-                      **({EXPLICIT: True, "origin": origin} if origin else {})},
+                      **_asked(origin)},
             )
         else:
             yield item
