@@ -85,6 +85,7 @@ class Case:
     post: SourcePost
     patch: tuple[str, str] | None = None       # (old, new) in the post page's HTML
     share_text: str | None = None              # the share answer's text, instead of the post's
+    share_raw: str | None = None               # the share answer itself, instead of its JSON
     check: object = None                       # (meta, text) -> bool on the archived post
 
 
@@ -152,10 +153,20 @@ def cases(canary: int) -> list[Case]:
         Case("terminal escapes in the share text", post(22),
              share_text="<p>央行宣布降准\x1b]0;OWNED\x07\x1b[2J\x1b[31m红色\x1b[0m结束\x9b2J。</p>",
              check=lambda m, t: not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", t) and "红色" in t),
+        # a link no URL parser can read (an unclosed IPv6 bracket), as a broken link in a genuine article
+        # would be: the link goes nowhere, the post is archived (it stopped the archive's writer)
+        Case("an unreadable link in the article", post(23, share=False, extra_html=f'<p><a href="{BAD_LINK}">相关链接</a></p>'),
+             check=lambda m, t: "相关链接" in t),
+        Case("an unreadable share link", post(24), patch=(share, "http://[2001:db8::1/html_News/NewsShare.html?infoCode="),
+             check=lambda m, t: "第24篇正文" in t),
+        # a share answer nested past Python's stack (json.loads: RecursionError): the mirror's body is kept
+        Case("share JSON nested past the stack", post(25), share_raw='{"text": ' + "[" * 200_000,
+             check=lambda m, t: "第25篇正文" in t),
     ]
 
 
 REDIRECT, REFRESH = code(90), code(91)
+BAD_LINK = "http://[2001:db8::1/page.html"
 LONG = "a" * 150 + " " + "b" * 149
 
 
@@ -171,10 +182,19 @@ def hostile(tmp_path_factory):
             text = page.read_text("utf-8")
             assert c.patch[0] in text, c.name
             page.write_text(text.replace(c.patch[0], c.patch[1]), "utf-8")
+        if c.share_raw is not None:
+            (folder / "upstream" / f"{c.post.info_code}.json").write_text(c.share_raw, "utf-8")
         if c.share_text is not None:
             record = json.loads((folder / "upstream" / f"{c.post.info_code}.json").read_text("utf-8"))
             (folder / "upstream" / f"{c.post.info_code}.json").write_text(
                 json.dumps({**record, "text": c.share_text}, ensure_ascii=False), "utf-8")
+    # the same unreadable link on the home page, in the feed and on the listing: every post is still found
+    for page, anchor, link in (("index.html", "</body>", f'<a href="{BAD_LINK}">坏链接</a>'),
+                               ("feed.xml", "</feed>", f'<entry><link href="{BAD_LINK}"/></entry>'),
+                               (f"category/{LONG_FROM}.html", "</body>", f'<a href="{BAD_LINK}">坏链接</a>')):
+        text = (folder / "site" / page).read_text("utf-8")
+        assert anchor in text, page
+        (folder / "site" / page).write_text(text.replace(anchor, link + anchor), "utf-8")
     paths = {p.info_code: p.path for p in extra}
 
     def dynamic(path, query):
@@ -205,7 +225,7 @@ def test_the_crawl_of_a_hostile_mirror_ends_cleanly(hostile):
     assert "Traceback" not in hostile["result"].stderr
 
 
-@pytest.mark.parametrize("index", range(22))
+@pytest.mark.parametrize("index", range(25))
 def test_hostile_post_is_archived_inert(hostile, index):
     case = hostile["table"][index]
     posts = _posts(hostile["archive"])

@@ -41,7 +41,10 @@ class CommandError(Exception):
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
+    try:
+        host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:
@@ -175,8 +178,8 @@ def check_catalog(folder: str) -> None:
 
 def check_url(url: str, what: str) -> str:
     """An http(s) URL a person gave as ``what``, or a usage error."""
-    parts = urlsplit(url if "://" in url else "http://" + url)
     try:
+        parts = urlsplit(url if "://" in url else "http://" + url)
         parts.port          # noqa: B018 - a bad port raises here
     except ValueError:
         raise CommandError(f"{what} takes an http(s) URL, got {url!r}", EX_USAGE) from None

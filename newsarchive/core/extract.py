@@ -10,7 +10,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import lxml.etree
 import lxml.html
@@ -23,6 +23,8 @@ from newsarchive.core.infocode import (
     infocode_from_slug,
     infocode_from_text,
     is_share_url,
+    join_url,
+    split_url,
 )
 from newsarchive.core.mdsafe import md_line, md_link, md_text
 
@@ -100,8 +102,7 @@ class SiteMap:
 
     def _joined_path(self, url: str, base: str | None) -> str | None:
         """``local_path`` the long way (urljoin, urlsplit): the reference of its shortcuts."""
-        absolute = urljoin(base or self.site, url)
-        parts = urlsplit(absolute)
+        parts = split_url(join_url(base or self.site, url))
         if parts.scheme not in ("http", "https") or parts.netloc.lower() not in self.hosts:
             return None
         return self._below_prefix(unquote(parts.path))
@@ -294,7 +295,7 @@ def _post_from_doc(doc, url: str, site: SiteMap | None) -> MirrorPost:
         if tail and not (link_url or backlinks):
             body_parts.append(tail)
     category = ""
-    page_path = urlsplit(url).path
+    page_path = split_url(url).path
     if site is not None:
         page_path = site.local_path(url) or page_path
     m = POST_PATH.match(unquote(page_path))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urljoin, urlsplit
 
 CODE_RE = re.compile(r"[A-Z]{2}[0-9]{18}", re.ASCII)
 EM_ID_RE = re.compile(r"[0-9]{18}", re.ASCII)
@@ -30,14 +30,34 @@ def normalize_infocode(raw: object) -> str:
     return s
 
 
+_NO_URL = urlsplit("")
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit``, for links a page gives: one it cannot read (``http://[…`` raises ValueError) is
+    no URL — its parts all empty — and so a link to nowhere, never an error that loses the page."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return _NO_URL
+
+
+def join_url(base: str, url: str) -> str:
+    """``urljoin`` for links a page gives: "" for one it cannot read (see ``split_url``)."""
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return ""
+
+
 def is_share_url(url: str) -> bool:
-    parts = urlsplit(url)
+    parts = split_url(url)
     return parts.scheme in ("http", "https") and parts.path.endswith(SHARE_PATH)
 
 
 def infocode_from_share_url(url: str) -> str | None:
     """The infoCode named by a share URL (or a GetNewsText.do URL), else None."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     query = parse_qs(parts.query)
     if parts.path.endswith(SHARE_PATH):
         values = query.get("infoCode") or query.get("infocode") or []
@@ -53,7 +73,7 @@ def infocode_from_share_url(url: str) -> str | None:
 
 def share_json_url(share_url: str) -> str:
     """The JSON URL that carries the article behind a share URL (same scheme and host)."""
-    parts = urlsplit(share_url)
+    parts = split_url(share_url)
     code = infocode_from_share_url(share_url)
     if code is None:
         raise InvalidInfoCode(f"no infoCode in share URL {share_url}")

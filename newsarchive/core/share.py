@@ -32,6 +32,8 @@ def parse_share_json(data: str | bytes) -> ShareArticle:
         obj = json.loads(data)
     except ValueError:
         raise ShareError(f"not JSON: {one_line(data, 60)!r}") from None
+    except RecursionError:      # nested past Python's stack: no article record is
+        raise ShareError("JSON nested too deep to be an article record") from None
     if isinstance(obj, dict) and isinstance(obj.get("data"), dict) and "text" not in obj:
         obj = obj["data"]  # some share hosts wrap the record
     if not isinstance(obj, dict):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import zlib
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -30,8 +29,10 @@ from newsarchive.core.infocode import (
     infocode_from_share_url,
     is_share_url,
     share_json_url,
+    split_url,
 )
 from newsarchive.core.items import ArticleItem
+from newsarchive.core.mdsafe import one_line
 from newsarchive.core.normalize import apply_share, article_from_mirror, article_from_share
 from newsarchive.core.share import ShareError, parse_share_json
 from newsarchive.crawl import signals as na_signals
@@ -120,12 +121,22 @@ class MirrorSpider(scrapy.Spider):
         spider.share_retries = settings.getint("NEWSARCHIVE_SHARE_RETRY_TIMES")
         spider.max_links = settings.getint("NEWSARCHIVE_MAX_LINKS_PER_PAGE")
         spider.max_listing_pages = max(1, settings.getint("NEWSARCHIVE_MAX_LISTING_PAGES"))
+        crawler.signals.connect(spider._spider_error, signal=signals.spider_error)
         if spider.urls:     # only URLs a person gave are reported (each receiver costs every item a task)
             crawler.signals.connect(spider._item_scraped, signal=signals.item_scraped)
             crawler.signals.connect(spider._item_dropped, signal=signals.item_dropped)
         return spider
 
     # -- reports ------------------------------------------------------------------------------
+    def _spider_error(self, failure, response, spider=None):
+        """A page whose reading raised (a page no check foresaw): a failure like any other — counted,
+        recorded for the next run, reported — not a page lost with only Scrapy's traceback in a log."""
+        meta = response.meta
+        url = (meta.get("redirect_urls") or [response.url])[0]
+        what = "posts" if meta.get(ROLE) in ("post", "share", "share_direct") else "pages"
+        self._failed(url, f"could not be read: {one_line(f'{failure.type.__name__}: {failure.value}', 200)}",
+                     False, meta.get("origin", ""), meta.get(KEY), what=what)
+
     def _item_scraped(self, item, response, spider=None):
         if item.origin:
             self.report.ok(item.origin, item.outcome, item.filename)
@@ -173,7 +184,7 @@ class MirrorSpider(scrapy.Spider):
     def _explicit(self, url: str):
         """A URL a person gave: share URL, mirror post, or category listing."""
         meta = _asked(url)
-        if is_share_url(url) or urlsplit(url).path.endswith("/NewsData/GetNewsText.do"):
+        if is_share_url(url) or split_url(url).path.endswith("/NewsData/GetNewsText.do"):
             code = infocode_from_share_url(url)
             if code is None:
                 self._refuse(url, "no valid infoCode in the share URL")
@@ -181,7 +192,7 @@ class MirrorSpider(scrapy.Spider):
             if not self.share:
                 self._refuse(url, "a share URL, and --no-share says the share host is not contacted")
                 return
-            parts = urlsplit(url)
+            parts = split_url(url)
             share_url = f"{parts.scheme}://{parts.netloc}{SHARE_PATH}?infoCode={code}"
             yield scrapy.Request(share_json_url(share_url), callback=self.parse_share_direct,
                                  errback=self.share_direct_failed, dont_filter=True,
