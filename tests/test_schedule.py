@@ -262,3 +262,34 @@ def test_scrapyd_deploy_and_schedule(tmp_path, small_mirror):
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
+
+
+def test_a_crawl_that_says_much_never_hangs_the_scheduler(tmp_path):
+    """Its messages are not left in a pipe nobody reads while it runs (over 64 KB of them hung it:
+    the debug log of 60 posts is ~100 KB)."""
+    posts = synthetic_posts(60, seed=23, media=["南方日报"])
+    out = tmp_path / "archive"
+    with MockServer(build_site(posts, tmp_path / "m")) as server:
+        result = subprocess.run(_cli("schedule", "--every", "1s", "--runs", "1", "--site", server.url,
+                                     "--output", out, "--log", "-s", "LOG_LEVEL=DEBUG"),
+                                env=_env(server), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "run 1:" in result.stdout and "exit 0" in result.stdout
+    assert len(list((out / "_posts").glob("*.md"))) == 60
+
+
+def test_keep_days_never_makes_a_new_catalog_for_a_lost_one(tmp_path, small_mirror):
+    """A run refused for a lost catalog (65) retires nothing: retiring would open — so make — an empty
+    catalog, and the next run would adopt the files as new. The schedule's status is the run's."""
+    out = tmp_path / "archive"
+    assert run_cli("crawl", "--site", small_mirror.url, "--output", out, server=small_mirror).returncode == 0
+    (out / "archive.sqlite3").unlink()
+    result = subprocess.run(_cli("schedule", "--every", "1s", "--runs", "1", "--keep-days", "0",
+                                 "--site", small_mirror.url, "--output", out),
+                            env=_env(small_mirror), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 65, result.stdout + result.stderr
+    assert "exit 65" in result.stdout
+    assert not (out / "archive.sqlite3").exists()
+    assert not (out / "old_post").exists() and len(list((out / "_posts").glob("*.md"))) == len(small_mirror.posts)
+    again = run_cli("crawl", "--site", small_mirror.url, "--output", out, server=small_mirror)
+    assert again.returncode == 65, again.stdout + again.stderr

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from newsarchive.core.dates import BEIJING
+from newsarchive.store.catalog import catalog_problem
 from newsarchive.store.lock import PARENT_ENV
 
 _EVERY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
@@ -104,6 +105,7 @@ class Scheduler:
         self.log = log
         self.child: subprocess.Popen | None = None
         self.stopping = False
+        self.last = 0
 
     def _signal(self, signum, frame):
         self.stopping = True
@@ -125,7 +127,7 @@ class Scheduler:
                 continue
             done += 1
             due = self._one_run(done, due)
-        return 0
+        return self.last     # the last run's exit status (0 if none ran): a scheduler sees a failed one
 
     def _one_run(self, number: int, due: float) -> float:
         fd, stats_path = tempfile.mkstemp(prefix="newsarchive-run-", suffix=".json")
@@ -136,16 +138,19 @@ class Scheduler:
                "--stats-file", stats_path, "-s", "NEWSARCHIVE_PROGRESS=off"]
         # (a session of its own: a Ctrl-C on the terminal or a signal to the process group reaches the
         # crawl once, passed on by us — twice would force it to stop without finishing)
-        self.child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                      start_new_session=True)
-        nxt = self.timetable.next(due)
-        while self.child.poll() is None:
-            if time.time() >= nxt:
-                self.log(f"{_now()} run skipped (due {_clock(nxt)}): run {number} is still going")
-                nxt = self.timetable.next(nxt)
-            time.sleep(0.1)
-        stderr = self.child.stderr.read() if self.child.stderr else ""
-        code = self.child.returncode
+        # (its messages go to a file, not a pipe: a crawl that says more than a pipe holds would wait on
+        # it for ever, as nothing reads a pipe while the crawl runs)
+        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
+            self.child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            nxt = self.timetable.next(due)
+            while self.child.poll() is None:
+                if time.time() >= nxt:
+                    self.log(f"{_now()} run skipped (due {_clock(nxt)}): run {number} is still going")
+                    nxt = self.timetable.next(nxt)
+                time.sleep(0.1)
+            err.seek(0)
+            stderr = err.read()
+        code = self.last = self.child.returncode
         self.child = None
         try:
             stats = json.loads(Path(stats_path).read_text("utf-8") or "{}")
@@ -164,7 +169,9 @@ class Scheduler:
             line += f" ({cause if len(cause) <= 600 else cause[:300] + ' … ' + cause[-250:]})"
         self.log(line)
         moved = 0
-        if self.keep_days is not None:
+        # retired only after a run that used the archive (0, or 1: some pages failed), and never into a
+        # catalog that is lost or damaged: opening one would make a new, empty catalog in its place
+        if self.keep_days is not None and code in (0, 1) and not catalog_problem(self.output):
             from newsarchive.store.files import ArchiveWriter
 
             writer = ArchiveWriter(self.output)
