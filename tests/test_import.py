@@ -4,6 +4,7 @@ seen from the commits — idempotent, newest wins, and a PATH that is none of th
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -173,3 +174,62 @@ def test_hostile_posts_are_failures_of_their_own_and_the_rest_is_imported(crawle
     assert "failed 3" in result.stdout and result.stderr.count("not imported") == 3, result.stderr
     assert "TypeError" in result.stderr and "not a regular file" in result.stderr
     assert {p.name for p in (tmp_path / "a" / "_posts").glob("*.md")} >= {f.name for f in good[:3]}
+
+
+def _commit_object(repo: Path, edit) -> None:
+    """HEAD replaced by a commit whose raw text ``edit`` changed (a forged time, a forged signature)."""
+    raw = subprocess.run(["git", "-C", str(repo), "cat-file", "commit", "HEAD"], check=True, capture_output=True,
+                         text=True).stdout
+    forged = subprocess.run(["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"], input=edit(raw),
+                            check=True, capture_output=True, text=True).stdout.strip()
+    _git(repo, "update-ref", "HEAD", forged)
+
+
+@pytest.mark.skipif(not GIT, reason="git is not installed: the history import was not run")
+def test_a_hostile_git_repository_runs_nothing_and_puts_no_text_under_another_name(crawled, tmp_path):
+    """A repository someone else made: its .git/config names a program git would run (log.showSignature
+    with gpg.program and a signed commit), a file name with a line break (it put every later answer of
+    ``cat-file --batch`` out of step: posts lost, texts under other posts' names), and a commit time past
+    any calendar (it stopped the whole import)."""
+    posts = sorted((crawled / "_posts").glob("*.md"))[:3]
+    repo = tmp_path / "finews"
+    (repo / "_posts").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / "_posts" / "0evil\nzzz.md").write_text(posts[0].read_text("utf-8"), "utf-8")
+    for p in posts:
+        shutil.copy(p, repo / "_posts")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "posts")
+    _commit_object(repo, lambda raw: re.sub(r"^(committer .*) \d+ ([+-]\d{4})$", r"\1 99999999999999 \2", raw, flags=re.M))
+    _commit_object(repo, lambda raw: raw.replace("\n\n", "\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n iQ==\n"
+                                                       " -----END PGP SIGNATURE-----\n\n", 1))
+    marker = tmp_path / "RAN"
+    program = tmp_path / "gpg.sh"
+    program.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    program.chmod(0o755)
+    _git(repo, "config", "log.showSignature", "true")
+    _git(repo, "config", "gpg.program", str(program))
+    out = tmp_path / "archive"
+    result = run_cli("import", repo, "--output", out)
+    assert not marker.exists(), "the repository's gpg.program ran"
+    assert result.returncode == 1 and "a line break in its file name" in result.stdout + result.stderr, result.stdout
+    assert "new 3" in result.stdout and "failed 1" in result.stdout
+    for p in posts:
+        assert (out / "_posts" / p.name).read_bytes() == p.read_bytes()
+
+
+def test_a_tree_import_follows_no_link(crawled, tmp_path):
+    """A post file that is a link (to a file outside the tree) is named, not read; a post folder that is
+    a link (``old_post -> /``) is not walked."""
+    posts = sorted((crawled / "_posts").glob("*.md"))[:2]
+    source = tmp_path / "finews"
+    (source / "_posts").mkdir(parents=True)
+    shutil.copy(posts[0], source / "_posts")
+    outside = tmp_path / "outside.md"
+    shutil.copy(posts[1], outside)
+    (source / "_posts" / posts[1].name).symlink_to(outside)
+    (source / "old_post").symlink_to("/")
+    out = tmp_path / "archive"
+    result = run_cli("import", source, "--output", out, timeout=60)
+    assert result.returncode == 1 and "a link" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert [p.name for p in (out / "_posts").glob("*.md")] == [posts[0].name]

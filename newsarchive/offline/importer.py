@@ -64,7 +64,8 @@ def tree_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 raise ImportError_(f"{path} is not a post file (.md)")
             yield path
         elif path.is_dir():
-            dirs = [path / d for d in POST_DIRS if (path / d).is_dir()]
+            # (a post folder that is a link is not followed: ``old_post -> /`` would walk the whole disk)
+            dirs = [path / d for d in POST_DIRS if (path / d).is_dir() and not (path / d).is_symlink()]
             found = False
             for d in dirs or [path]:
                 for f in sorted(d.rglob("*.md")):
@@ -79,9 +80,9 @@ def tree_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 def tree_versions(paths: Iterable[str | Path]) -> Iterator[Version]:
     for f in tree_files(paths):
         try:
-            info = os.stat(f)
+            info = os.lstat(f)      # a link (to a file outside the tree) is not followed, and said
             if not stat.S_ISREG(info.st_mode):
-                raise OSError(f"{f} is not a regular file")
+                raise OSError(f"{f} is not a regular file" + (" (a link)" if stat.S_ISLNK(info.st_mode) else ""))
             if info.st_size > MAX_POST_BYTES:
                 raise OSError(f"{f} is larger than {MAX_POST_BYTES // (1 << 20)} MB")
             text = f.read_bytes().decode("utf-8", errors="replace")
@@ -91,11 +92,26 @@ def tree_versions(paths: Iterable[str | Path]) -> Iterator[Version]:
         yield Version(f.name, text, _location(f), None, str(f))
 
 
+# git run on a repository someone else may have made: its own configuration can name programs git runs
+# (gpg.program with log.showSignature, core.fsmonitor, diff drivers…). Those are switched off here, and
+# the user's and the system's configuration are not read either (the history is read the same anywhere).
+_GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+            "GIT_PAGER": "cat", "GIT_EXTERNAL_DIFF": ""}
+_GIT_SAFE = ("log.showSignature=false", "core.fsmonitor=false", "core.hooksPath=" + os.devnull, "diff.external=",
+             "core.pager=cat", "gpg.program=false", "gpg.ssh.program=false", "gpg.x509.program=false",
+             "core.alternateRefsCommand=", "safe.directory=*")
+
+
+def _git(repo: Path) -> list[str]:
+    return ["git", *(a for kv in _GIT_SAFE for a in ("-c", kv)), "-C", str(repo)]
+
+
 def git_versions(repo: str | Path) -> Iterator[Version]:
     """Every version of every post in the history of ``repo``, oldest commit first."""
     repo = Path(repo)
-    log = subprocess.run(["git", "-c", "core.quotePath=false", "-C", str(repo), "log", "--reverse", "--no-renames",
-                          "-z", "--format=%x01%H %ct", "--name-status", "--", *POST_DIRS], capture_output=True)
+    log = subprocess.run([*_git(repo), "-c", "core.quotePath=false", "log", "--reverse", "--no-renames",
+                          "--no-show-signature", "--no-ext-diff", "--no-textconv", "-z", "--format=%x01%H %ct",
+                          "--name-status", "--", *POST_DIRS], capture_output=True, env=_GIT_ENV)
     if log.returncode != 0:
         raise ImportError_(f"{repo} is no git repository git can read: "
                            f"{log.stderr.decode('utf-8', 'replace').strip()[:200]}")
@@ -108,20 +124,30 @@ def git_versions(repo: str | Path) -> Iterator[Version]:
         field = fields[i].lstrip("\n")
         if field.startswith("\x01"):
             commit, stamp = field[1:].split()[:2]
-            # a commit time in the future (a wrong clock, or a forged one) would win over every later version
-            when = min(dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc), now)
+            # a commit time in the future (a wrong clock, or a forged one) would win over every later version;
+            # one past any calendar (forged) is no time either
+            try:
+                when = min(dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc), now)
+            except (ValueError, OverflowError, OSError):
+                when = now
             i += 1
         elif field[:1] in ("A", "M", "D", "T") and i + 1 < len(fields):
             path = fields[i + 1]
+            # (a name with a line break cannot be asked of ``cat-file --batch``, one name a line: asked,
+            # it would put every later answer out of step — another post's text under a name)
             if field[:1] in "AMT" and path.endswith((".md", ".markdown")):
-                wanted.append((commit, path, when))
+                if "\n" in path or "\r" in path:
+                    yield Version(Path(path).name, "", _location(Path(path)), when, f"{commit[:10]}:{path!r}",
+                                  error="cannot be read: a line break in its file name")
+                else:
+                    wanted.append((commit, path, when))
             i += 2
         else:
             i += 1
     if not wanted:
         return
-    cat = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE)
+    cat = subprocess.Popen([*_git(repo), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           env=_GIT_ENV)
     assert cat.stdin is not None and cat.stdout is not None
     try:
         for commit, path, when in wanted:
