@@ -168,6 +168,7 @@ def git_versions(repo: str | Path) -> Iterator[Version]:
                           f"{commit[:10]}:{path}")
     finally:
         cat.stdin.close()
+        cat.stdout.close()      # (an answer left unread would keep git waiting to write it: never for ever)
         cat.wait()
 
 
