@@ -175,3 +175,51 @@ def test_workers_without_a_shared_disk_and_one_collector(mirror, redis_db, tmp_p
     queued = [json.loads((tmp_path / f"p{i}.json").read_text()).get("newsarchive/posts/queued", 0) for i in range(2)]
     assert sum(queued) == 1000
     assert not any(list((tmp_path / f"local{i}" / "_posts").glob("*.md")) for i in range(2))
+
+
+def test_a_crawl_into_another_archive_on_the_same_redis_skips_nothing(redis_db, tmp_path):
+    """The set of archived infoCodes is this run's archives': a crawl into a new (or restored, or
+    rebuilt) folder on the same Redis archives every post (it skipped them all as archived: new 0)."""
+    posts = synthetic_posts(20, seed=43, media=["南方日报"])
+    with MockServer(build_site(posts, tmp_path / "m")) as server:
+        for out in (tmp_path / "first", tmp_path / "second"):
+            w = _worker(server, redis_db, out)
+            stdout, stderr = w.communicate(timeout=120)
+            assert w.returncode == 0, stdout + stderr
+            _check_once(out, posts)
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason="redis-server is not installed: the loss of Redis was not tried")
+def test_redis_lost_mid_crawl_ends_the_crawl_with_69(tmp_path):
+    """Redis stops answering mid-crawl: the crawl ends, exit 69, one line naming Redis — not a crawl that
+    never ends (an error every 5 s) and then says it finished."""
+    port = _free_port()
+    server_proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", str(tmp_path)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        posts = synthetic_posts(40, seed=44, media=["南方日报"])
+        out = tmp_path / "archive"
+        with MockServer(build_site(posts, tmp_path / "m"), delay=0.1) as server:
+            w = _worker(server, f"redis://127.0.0.1:{port}/0", out, "-s", "CONCURRENT_REQUESTS=2")
+            deadline = time.time() + 60
+            while not list((out / "_posts").glob("*.md")) if (out / "_posts").exists() else True:
+                assert time.time() < deadline and w.poll() is None, "the crawl wrote nothing"
+                time.sleep(0.1)
+            server_proc.kill()
+            server_proc.wait()
+            stdout, stderr = w.communicate(timeout=60)
+        assert w.returncode == 69, stdout + stderr
+        assert "Traceback" not in stderr, stderr
+        assert stderr.strip().splitlines()[-1].startswith("newsarchive crawl: Redis stopped answering mid-crawl"), stderr
+    finally:
+        if server_proc.poll() is None:
+            server_proc.kill()

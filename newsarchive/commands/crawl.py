@@ -12,6 +12,7 @@ from newsarchive.commands.common import (
     EX_CANTCREAT,
     EX_FAILED,
     EX_OK,
+    EX_UNAVAILABLE,
     EX_USAGE,
     CommandError,
     check_archive,
@@ -53,9 +54,11 @@ def check_crawl_options(args) -> None:
 
 # a finish reason other than these means the crawl could not do its job
 EXIT_FOR_REASON = {"finished": EX_OK, "shutdown": EX_OK, "archive_unwritable": EX_CANTCREAT,
-                   "archive_unusable": EX_CANTCREAT}
+                   "archive_unusable": EX_CANTCREAT, "redis_unreachable": EX_UNAVAILABLE}
 REASON_TEXT = {"archive_unwritable": "the archive could not be written",
                "archive_unusable": "the archive folder cannot be used",
+               "redis_unreachable": "Redis stopped answering mid-crawl (what was written is kept; the frontier is in "
+                                    "Redis: run again once it answers)",
                "closespider_pagecount": "the crawl-wide budget of responses (CLOSESPIDER_PAGECOUNT) ran out"}
 
 
@@ -71,7 +74,8 @@ def crawl_status(stats: dict, site: str, redis: bool = False, categories: list[s
         return EX_FAILED, unread
     status = EXIT_FOR_REASON.get(reason, EX_FAILED)
     if status:
-        why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or ""
+        why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or \
+            stats.get("newsarchive/redis/lost") or ""
         return status, f"{REASON_TEXT.get(reason, f'the crawl ended with {reason}')}{': ' + why if why else ''}"
     if reason == "shutdown":
         return EX_OK, ""        # stopped by SIGTERM/SIGINT: what was in hand is written, the rest waits

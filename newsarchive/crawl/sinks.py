@@ -23,6 +23,7 @@ from scrapy.utils.misc import load_object
 from newsarchive.core import reasons as R
 from newsarchive.core.items import ArticleItem
 from newsarchive.crawl import signals as na_signals
+from newsarchive.crawl.signals import close_crawl
 from newsarchive.crawl.writerproc import WriterGone
 from newsarchive.store.catalog import Catalog, now_text
 from newsarchive.store.ingest import Archivist, CrawlRecord, Outcome, prepare
@@ -181,20 +182,6 @@ class StdoutBackend:
 
     def close(self) -> None:
         pass
-
-
-def close_crawl(crawler, reason: str) -> None:
-    """Stop the crawl with ``reason`` as its finish reason, from any signal handler."""
-    from twisted.internet import reactor as _reactor
-
-    reactor: Any = _reactor
-    engine = crawler.engine
-    if hasattr(engine, "close_spider_async"):        # Scrapy 2.14+
-        from scrapy.utils.defer import deferred_from_coro
-
-        reactor.callLater(0, lambda: deferred_from_coro(engine.close_spider_async(reason=reason)))
-    else:
-        reactor.callLater(0, engine.close_spider, crawler.spider, reason)
 
 
 SINKS = {

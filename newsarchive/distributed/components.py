@@ -106,7 +106,17 @@ class IdleClose:
         return ext
 
     def spider_idle(self, spider=None):
+        from redis.exceptions import RedisError
+
         scheduler = self.crawler.engine.scheduler
+        if getattr(scheduler, "lost", ""):
+            return              # Redis is gone: the crawl is closing (redis_unreachable)
+        try:
+            self._keep_open(scheduler)
+        except RedisError as exc:
+            scheduler.redis_lost(exc)
+
+    def _keep_open(self, scheduler) -> None:
         scheduler.drop_own_pending()
         if scheduler.recover() or len(scheduler) or scheduler.in_flight_elsewhere():
             self.empty_since = None

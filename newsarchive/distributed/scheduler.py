@@ -9,9 +9,12 @@ import socket
 import time
 import uuid
 
+from redis.exceptions import RedisError
 from scrapy import signals
 from scrapy_redis.scheduler import Scheduler as RedisScheduler
 
+from newsarchive.core.mdsafe import one_line
+from newsarchive.crawl.signals import close_crawl
 from newsarchive.distributed.keys import keys
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,11 @@ class Scheduler(RedisScheduler):
         self._enqueue = self.server.register_script(ENQUEUE)
         self._dequeue = self.server.register_script(DEQUEUE)
         self._requeue = self.server.register_script(REQUEUE)
+        if not self.live_workers():
+            # the first worker of a run: the set of what "the archive" holds is made anew by this run's
+            # archives (each seeds it from its catalog), never kept from a run into another archive
+            # on the same Redis, whose posts this one would skip as archived and never have
+            self.server.delete(self.keys["archived"])
         self.beat()
 
     # -- the worker's heartbeat ------------------------------------------------------------------
@@ -87,7 +95,44 @@ class Scheduler(RedisScheduler):
         return {k.decode()[len(prefix):] for k in self.server.scan_iter(match=prefix + "*", count=500)}
 
     # -- queue --------------------------------------------------------------------------------
+    # -- Redis gone ------------------------------------------------------------------------------
+    lost = ""
+
+    def redis_lost(self, exc: Exception) -> None:
+        """Redis stopped answering: the crawl ends (``redis_unreachable``, exit 69), said once — the
+        frontier is Redis's, so no worker can go on, nor tell what is left."""
+        if not self.lost:
+            self.lost = one_line(exc, 200) or type(exc).__name__
+            logger.error("Redis stopped answering: %s", self.lost)
+            self.stats.set_value("newsarchive/redis/lost", self.lost)
+            close_crawl(self.crawler, "redis_unreachable")
+
     def enqueue_request(self, request):
+        try:
+            return self._enqueue_request(request)
+        except RedisError as exc:
+            self.redis_lost(exc)
+            return False
+
+    def next_request(self):
+        if self.lost:
+            return None
+        try:
+            return self._next_request()
+        except RedisError as exc:
+            self.redis_lost(exc)
+            return None
+
+    def has_pending_requests(self):
+        if self.lost:
+            return False
+        try:
+            return len(self) > 0
+        except RedisError as exc:
+            self.redis_lost(exc)
+            return False
+
+    def _enqueue_request(self, request):
         fp = self.df.request_fingerprint(request)
         added = self._enqueue(keys=[self.df.key, self.queue.key],
                               args=["1" if request.dont_filter else "0", fp, -request.priority,
@@ -99,7 +144,7 @@ class Scheduler(RedisScheduler):
         self.stats.inc_value("scheduler/enqueued/redis")
         return True
 
-    def next_request(self):
+    def _next_request(self):
         now = time.monotonic()
         if now - self.last_recovery >= self.heartbeat:
             self.last_recovery = now
@@ -127,11 +172,17 @@ class Scheduler(RedisScheduler):
             self._maybe_done(fp)
 
     def item_handled(self, item, **kwargs) -> None:
-        self.handled(item)
+        try:
+            self.handled(item)
+        except RedisError as exc:
+            self.redis_lost(exc)
 
     def callback_ended(self, fp: str) -> None:
         self.outputs.setdefault(fp, [0, False])[1] = True
-        self._maybe_done(fp)
+        try:
+            self._maybe_done(fp)
+        except RedisError as exc:
+            self.redis_lost(exc)
 
     def _maybe_done(self, fp: str) -> None:
         left, ended = self.outputs[fp]
@@ -171,10 +222,15 @@ class Scheduler(RedisScheduler):
                 self.server.hdel(self.keys["pending_worker"], fp)
                 self.server.hdel(self.keys["pending"], fp)
 
-    def has_pending_requests(self):
-        return len(self) > 0
-
     def close(self, reason):
+        if self.lost:
+            return          # (nothing to tidy in a Redis that does not answer; the next crawl recovers)
+        try:
+            self._close(reason)
+        except RedisError as exc:
+            self.redis_lost(exc)
+
+    def _close(self, reason):
         self.server.delete(f"{self.keys['workers']}:{self.worker_id}")
         others = self.live_workers() - {self.worker_id}
         if not others and reason == "finished":
