@@ -357,3 +357,32 @@ def test_odd_urls_and_headers_index_as_cdxj_indexer_reads_them(tmp_path, url, co
         records = list(ArchiveIterator(fh))
     assert not any(r.http_headers and r.http_headers.get_header("X-Injected") for r in records)
     assert all("\n" not in (r.rec_headers.get_header("WARC-Target-URI") or "") for r in records)
+
+
+@pytest.mark.parametrize("removed", ["one file", "the folder"])
+def test_removed_capture_files_are_named_and_no_revisit_refers_to_them(gzipped, tmp_path, removed):
+    """WARC files removed: verify names them (it said "whole"), repair takes what names their captures
+    out of the index and the revisit digests, and a later --refresh writes whole records — not revisits
+    of records no file holds, after which rebuild recovered no post."""
+    out = tmp_path / "a"
+    shutil.copytree(gzipped["snapshot"], out)
+    files = warc_files(out / "warc")
+    if removed == "one file":
+        files[0].unlink()
+    else:
+        shutil.rmtree(out / "warc")
+    found = run_cli("verify", "--output", out)
+    assert found.returncode == 1 and "missing_warc" in found.stdout, found.stdout
+    if removed == "one file":
+        fixed = run_cli("verify", "--repair", "--output", out)
+        assert fixed.returncode == 1 and "restore it from a backup" in fixed.stdout + fixed.stderr, fixed.stdout
+        assert run_cli("verify", "--output", out).returncode == 0
+        assert files[0].name not in (out / "warc" / "index.cdxj").read_text("utf-8")
+    folder = build_site(gzipped["posts"], tmp_path / "mirror")
+    with MockServer(folder, gzip=True) as server:
+        refresh = run_cli("crawl", "--site", server.url, "--output", out, "--refresh", server=server)
+    assert refresh.returncode == 0, refresh.stderr
+    rebuilt = tmp_path / "rebuilt"
+    result = run_cli("rebuild", "--warc", out / "warc", "--output", rebuilt)
+    assert result.returncode == 0, result.stderr
+    assert _posts(rebuilt) == _posts(out) and len(_posts(rebuilt)) == 30

@@ -37,6 +37,7 @@ from newsarchive.store.warc import (
     iter_captures,
     merge_index,
     readable_records,
+    response_digests,
     salvage,
     update_index,
     warc_files,
@@ -48,7 +49,7 @@ _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([A-Z]{2}\d{18})\.md$")
 @dataclass
 class Finding:
     kind: str           # catalog, missing, changed, unparsable, extra, unfinished_warc, unindexed_warc,
-    #                     damaged_warc, bad_index
+    #                     damaged_warc, missing_warc, bad_index
     path: str
     detail: str = ""
     info_code: str = ""
@@ -125,9 +126,24 @@ def verify(folder: str | Path) -> list[Finding]:
             elif path.name not in indexed:
                 findings.append(Finding("unindexed_warc", str(path), f"not in {WARC_DIR}/{INDEX_NAME}"))
             wrong += sum(1 for offset, length in lines.items() if records.get(offset) != length)
+        present = {p.name for p in warc_files(warc_dir)}
+        for name, lines in sorted(indexed.items()):
+            if name not in present:
+                findings.append(Finding("missing_warc", str(warc_dir / name),
+                                        f"indexed, no file: {len(lines)} capture(s) lost"))
         if wrong:
             findings.append(Finding("bad_index", str(warc_dir / INDEX_NAME),
                                     f"{wrong} line(s) that name no readable record"))
+    if not problem and (folder / Catalog.FILENAME).exists() and not any(f.kind == "missing_warc" for f in findings) \
+            and not (warc_dir.is_dir() and warc_files(warc_dir)):
+        catalog = Catalog(folder, readonly=True)
+        try:
+            digests = catalog.digest_count()
+        finally:
+            catalog.close()
+        if digests:     # (the whole folder gone, index and all: the catalog still names its captures)
+            findings.append(Finding("missing_warc", str(warc_dir),
+                                    f"no WARC file, and the catalog names {digests} capture(s) for revisits to refer to"))
     return findings
 
 
@@ -150,24 +166,9 @@ def _history(folder: Path) -> dict[str, dict]:
 
 
 def _digests(folder: Path, catalog: Catalog) -> int:
-    """The payload digests of the captures, as the writer records them (revisit records refer to them)."""
-    from warcio.archiveiterator import ArchiveIterator
-
+    """The payload digests of the captures there are, made anew (revisit records refer to them)."""
     warc_dir = folder / WARC_DIR
-    n = 0
-    for path in warc_files(warc_dir) if warc_dir.is_dir() else []:
-        try:
-            with open(path, "rb") as fh:
-                for record in ArchiveIterator(fh):
-                    if record.rec_type != "response":
-                        continue
-                    h = record.rec_headers
-                    catalog.record_digest(h.get_header("WARC-Target-URI"), h.get_header("WARC-Payload-Digest") or "",
-                                          h.get_header("WARC-Date") or "", h.get_header("WARC-Record-ID") or "")
-                    n += 1
-        except Exception:  # noqa: BLE001 - a damaged file keeps what could be read
-            continue
-    return n
+    return catalog.reset_digests(response_digests(warc_files(warc_dir) if warc_dir.is_dir() else []))
 
 
 def _row_from_file(location: str, path: Path, text: str, history: dict) -> dict | None:
@@ -288,6 +289,23 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
 
         merge_index(folder / WARC_DIR, [], keep=names_a_record)
         report.repaired.append(f"took the lines that name no readable record out of {WARC_DIR}/{INDEX_NAME}")
+    missing = [f for f in findings if f.kind == "missing_warc"]
+    if missing:
+        # the captures of a removed file are lost (a backup may have them); what still names them goes,
+        # so that no later capture is a revisit of a record no file holds (rebuild could not follow it)
+        warc_dir = folder / WARC_DIR
+        present = {p.name for p in warc_files(warc_dir)} if warc_dir.is_dir() else set()
+        if warc_dir.is_dir():
+            merge_index(warc_dir, [], keep=lambda line: (e := index_entry(line)) is None or e[0] in present)
+        catalog = Catalog(folder)
+        try:
+            kept = _digests(folder, catalog)
+        finally:
+            catalog.close()
+        report.repaired.append(f"took the captures of {len(missing)} missing WARC file(s) out of the index and the "
+                               f"revisit digests ({kept} capture(s) left to refer to)")
+        for f in missing:
+            report.unrepaired.append(Finding(f.kind, f.path, f"{f.detail} (restore it from a backup)"))
     for f in findings:
         if f.kind == "damaged_warc":     # what cannot be read is not there to restore: the file is kept
             report.unrepaired.append(Finding(f.kind, f.path, f"{f.detail} (kept as it is: restore it from a backup)"))

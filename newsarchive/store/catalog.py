@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from newsarchive.core.dates import BEIJING
@@ -412,6 +413,17 @@ class Catalog:
         row = self.conn.execute("SELECT date, record_id FROM warc_digests WHERE url = ? AND digest = ?",
                                 (url, digest)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def digest_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM warc_digests").fetchone()[0]
+
+    def reset_digests(self, rows: Iterable[tuple[str, str, str, str]]) -> int:
+        """The payload digests made anew from ``rows`` (the captures there are: ``warc.response_digests``),
+        the first capture of each URL and digest kept; how many there are now."""
+        self.conn.execute("DELETE FROM warc_digests")
+        self.conn.executemany("INSERT OR IGNORE INTO warc_digests VALUES (?, ?, ?, ?)", rows)
+        self.conn.commit()
+        return self.digest_count()
 
     def record_digest(self, url: str, digest: str, date: str, record_id: str) -> None:
         """(Committed with the next post, or at close: a lost row only costs a full record later.)"""

@@ -23,7 +23,7 @@ from newsarchive.core.items import ArticleItem
 from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
 from newsarchive.core.post import DEFAULT_SITE_BASE, Post, render_post
 from newsarchive.store.files import ArchiveWriter, sha256_text
-from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, salvage
+from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, salvage, warc_files
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,10 @@ class Archivist:
         self.catalog.search = search    # off: posts are written unindexed (search --reindex indexes them)
         warc_dir = self.folder / WARC_DIR
         self.salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
+        if warc and not (warc_dir.is_dir() and warc_files(warc_dir)) and self.catalog.digest_count():
+            # the captures were removed: no revisit may refer to them (nothing could follow it)
+            logger.warning("the WARC captures the catalog names are gone: the next captures are whole records")
+            self.catalog.reset_digests([])
         self.warc = WarcArchive(warc_dir, warc_max, digests=self.catalog, info=warc_info) if warc else None
 
     def _claim_here(self, code: str) -> bool:

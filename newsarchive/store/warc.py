@@ -20,7 +20,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -356,7 +356,7 @@ def merge_index(folder: Path, new_lines: list[str], keep: Callable[[str], bool] 
         if keep is not None:
             lines = {line for line in lines if keep(line)}
         tmp = index.with_name(f".{index.name}.{HOST}-{os.getpid()}.part")
-        tmp.write_text("\n".join(sorted(lines | new)) + "\n", "utf-8")
+        tmp.write_text("".join(f"{line}\n" for line in sorted(lines | new)), "utf-8")   # (none: an empty file)
         os.replace(tmp, index)
     finally:
         os.close(fd)
@@ -479,6 +479,24 @@ def index_entries(folder: Path) -> tuple[dict[str, dict[int, int]], int]:
             else:
                 entries.setdefault(entry[0], {})[entry[1]] = entry[2]
     return entries, bad
+
+
+def response_digests(paths: Iterable[Path]) -> Iterator[tuple[str, str, str, str]]:
+    """``(url, payload digest, WARC-Date, record id)`` of every response record of ``paths``, in the
+    files' order: what revisit records may refer to (the catalog's ``warc_digests`` made anew)."""
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                for rec in ArchiveIterator(fh):
+                    if rec.rec_type != "response":
+                        continue
+                    h = rec.rec_headers
+                    url, digest = h.get_header("WARC-Target-URI"), h.get_header("WARC-Payload-Digest")
+                    date, rid = h.get_header("WARC-Date"), h.get_header("WARC-Record-ID")
+                    if url and digest and date and rid:
+                        yield url, digest, date, rid
+        except Exception:  # noqa: BLE001 - a damaged file's later records are not there to refer to
+            continue
 
 
 def warc_files(folder: str | Path) -> list[Path]:
