@@ -85,7 +85,7 @@ EXTENSIONS = {
     "newsarchive.distributed.components.RedisState": 100,     # only with NEWSARCHIVE_REDIS_URL
     "newsarchive.crawl.sinks.ArchiveSink": 110,
     "newsarchive.crawl.extensions.Progress": 500,
-    "newsarchive.crawl.extensions.StatsFile": 510,
+    "newsarchive.crawl.extensions.StatsFile": 950,                # after the monitors: their verdicts are in it
     "newsarchive.crawl.extensions.ShareHostReport": 515,
     "newsarchive.crawl.capture.WarcCapture": 520,
     "newsarchive.distributed.components.IdleClose": 530,       # only with NEWSARCHIVE_REDIS_URL

@@ -85,3 +85,69 @@ def test_the_retention_alarm_sounds_when_the_last_good_crawl_is_older_than_half_
     stats = json.loads(run_cli("stats", "--output", out, "--json").stdout)
     assert stats["retention"]["alarm"] and 23 < stats["retention"]["hours_left"] < 25
     assert "ALARM" in run_cli("stats", "--output", out).stdout
+
+
+def _maintenance(folder) -> None:
+    """The mirror answers every page with a maintenance page (HTTP 200, no post)."""
+    for page in [folder / "site" / "index.html", folder / "site" / "feed.xml",
+                 *(folder / "site" / "category").glob("*.html")]:
+        page.write_text("<html><body><p>系统维护中，请稍后访问</p></body></html>", "utf-8")
+
+
+def test_crawls_of_a_maintenance_page_never_count_as_good_crawls(tmp_path):
+    """A mirror in maintenance answers 200 and yields no post: each such crawl fails the Listings monitor
+    (from the sixth on they passed: the zeros had become the baseline), and none is the last good crawl
+    the retention alarm counts from (it stayed silent, `stats` said 72 h left)."""
+    posts = synthetic_posts(6, seed=4, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
+    folder = build_site(posts, tmp_path / "m")
+    out = tmp_path / "archive"
+    with MockServer(folder) as server:
+        assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
+        db = sqlite3.connect(out / "archive.sqlite3")
+        forty_hours_ago = (dt.datetime.now(BEIJING) - dt.timedelta(hours=40)).isoformat(timespec="seconds")
+        db.execute("UPDATE crawls SET finished = ?", (forty_hours_ago,))
+        db.commit()
+        db.close()
+        _maintenance(folder)
+        for run in range(6):
+            result = run_cli("crawl", "--site", server.url, "--output", out, server=server)
+            assert result.returncode == 1, (run, result.stdout, result.stderr)
+            report = json.loads((out / "monitor-report.json").read_text("utf-8"))
+            failed = [f["monitor"] for f in report["failed"]]
+            assert "Listings/the listings still yield posts" in failed, (run, failed)
+            assert any(m.startswith("Retention") for m in failed), (run, failed)
+    stats = json.loads(run_cli("stats", "--output", out, "--json").stdout)
+    assert stats["retention"]["alarm"] and 31 < stats["retention"]["hours_left"] < 33
+    assert len(list((out / "_posts").glob("*.md"))) == 6
+
+
+def test_an_alert_that_cannot_be_sent_is_said(tmp_path):
+    """A webhook that answers 500: the crawl says the alert was not sent (it said nothing, even at DEBUG)."""
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    posts = synthetic_posts(4, seed=5, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
+    folder = build_site(posts, tmp_path / "m")
+    out = tmp_path / "archive"
+    stats_file = tmp_path / "stats.json"
+    try:
+        with MockServer(folder) as server:
+            assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
+            _maintenance(folder)
+            result = run_cli("crawl", "--site", server.url, "--output", out, "--stats-file", stats_file,
+                             "-s", f"NEWSARCHIVE_MONITOR_WEBHOOK=http://127.0.0.1:{hook.server_address[1]}/hook",
+                             server=server)
+    finally:
+        hook.shutdown()
+    assert result.returncode == 1
+    assert "the alert Webhook could not be sent: " in result.stderr and "500" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(stats_file.read_text())["newsarchive/monitors/alerts_failed"] == 1

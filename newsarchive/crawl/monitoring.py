@@ -26,12 +26,14 @@ import logging
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from newsarchive.core.mdsafe import one_line
+
 logger = logging.getLogger(__name__)
 
 def archive_context(folder, crawl_id: int | None, now: dt.datetime | None = None, last: int = 5) -> dict:
     """What the catalog says around this crawl: the last successful crawls before it, and when the
     last successful crawl (this one included) finished."""
-    from newsarchive.store.catalog import Catalog
+    from newsarchive.store.catalog import SUCCESSFUL_CRAWL, Catalog
 
     out: dict = {"previous_found": [], "last_success": None}
     catalog = Catalog(folder, readonly=True)
@@ -39,7 +41,7 @@ def archive_context(folder, crawl_id: int | None, now: dt.datetime | None = None
         if catalog.db is None:
             return out
         rows = catalog.conn.execute(
-            "SELECT id, finished, found, scope FROM crawls WHERE reason = 'finished' ORDER BY id DESC LIMIT ?",
+            f"SELECT id, finished, found, scope FROM crawls WHERE {SUCCESSFUL_CRAWL} ORDER BY id DESC LIMIT ?",
             (4 * last,)).fetchall()
     finally:
         catalog.close()
@@ -90,9 +92,24 @@ class Monitoring:
         from newsarchive.crawl.monitors import _failures
 
         failed = _failures(result)
+        self._alerts_not_sent(result)
         crawler.stats.set_value("newsarchive/monitors/passed", len(result.monitors_passed_results))
         crawler.stats.set_value("newsarchive/monitors/failed", len(failed))
         if failed:
             crawler.stats.set_value("newsarchive/monitors/failures", "; ".join(
                 f"{f['monitor'].split('/')[0]}: {f['message']}" for f in failed))
         return result
+
+    def _alerts_not_sent(self, result) -> None:
+        """An action that raised (a webhook answering 500, a mail server refusing) is said, in one line
+        each, and counted (``newsarchive/monitors/alerts_failed``): an alert nobody got is no alert."""
+        from spidermon import settings as spidermon_settings
+
+        errors = [r for r in (*result.monitors_finished_action_results, *result.monitors_passed_action_results,
+                              *result.monitors_failed_action_results)
+                  if r.status == spidermon_settings.ACTION.STATUS.ERROR]
+        for r in errors:
+            lines = (r.error or "").strip().splitlines()
+            logger.error("the alert %s could not be sent: %s", r.action.name, one_line(lines[-1] if lines else "", 300))
+        if errors:
+            self.crawler.stats.set_value("newsarchive/monitors/alerts_failed", len(errors))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from newsarchive.core.dates import parse_duration
-from newsarchive.store.catalog import Catalog
+from newsarchive.store.catalog import SUCCESSFUL_CRAWL, Catalog
 from newsarchive.store.warc import WARC_DIR, warc_files
 
 
@@ -39,7 +39,7 @@ def archive_stats(folder: str | Path, last: int = 5, retention: str = "3d") -> d
                 if _has_table(db, "monitor_results") else []
             c["monitors_run"] = db.execute("SELECT COUNT(*) FROM monitor_results WHERE crawl_id = ?",
                                            (c["id"],)).fetchone()[0] if _has_table(db, "monitor_results") else 0
-        good = db.execute("SELECT MAX(finished) FROM crawls WHERE reason = 'finished'").fetchone()[0]
+        good = db.execute(f"SELECT MAX(finished) FROM crawls WHERE {SUCCESSFUL_CRAWL}").fetchone()[0]
     finally:
         catalog.close()
     window = parse_duration(retention)

@@ -95,6 +95,11 @@ POST_FIELDS = ("info_code", "path", "sha256", "title", "date", "category", "tags
                "share_url", "body_source", "first_seen", "last_seen", "revisions", "location")
 
 
+# a successful crawl: it finished and its listings yielded posts (a mirror's maintenance page answers
+# 200 and yields none: that run kept nothing, and must not count as the last good crawl)
+SUCCESSFUL_CRAWL = "reason = 'finished' AND (found IS NULL OR found > 0)"
+
+
 def catalog_problem(folder: str | Path) -> str | None:
     """Why the catalog of ``folder`` cannot be used as it is, in one line that says what to do, or
     None. A catalog that is missing or empty while the archive holds posts is a lost catalog, not a
