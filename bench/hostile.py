@@ -6,7 +6,8 @@
   NEWSARCHIVE_MAX_LISTING_PAGES=200 pages, and the crawl ends by itself);
 - the same chain with no posts at all;
 - a listing of 200,000 post links (NEWSARCHIVE_MAX_LINKS_PER_PAGE=20,000 are taken; the crawl-wide
-  CLOSESPIDER_PAGECOUNT budget is lowered to 2,000 responses so the run stays short).
+  CLOSESPIDER_PAGECOUNT budget is lowered to 2,000 responses so the run stays short);
+- and, without a crawl, the seconds each reading step takes on input built to cost time squared.
 Each is one `newsarchive crawl` process timed whole; peak RSS is the largest of the crawl and its
 writer process (ru_maxrss of the waited-for children).
 """
@@ -42,6 +43,37 @@ def crawl(server, out: Path, *extra: str) -> dict:
             "listings": s.get("newsarchive/pages/listings", 0), "posts": s.get("newsarchive/posts/written", 0)}
 
 
+def cpu_bombs() -> dict:
+    """Seconds each pure step takes on input built to cost time squared (each took minutes to hours at
+    the 16 MB download limit before it was bounded): the first figure is the whole refusal or reading."""
+    from newsarchive.core.extract import ExtractError, parse_post_page, quick_share_link
+    from newsarchive.core.htmlclean import BodyError, clean_title, normalize_body
+    from newsarchive.offline.site import render_body
+
+    share = b"http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202112242225123833"
+    attrs = "<p " + " ".join(f"a{i}=1" for i in range(50_000)) + ">x</p>"
+    cases = {
+        "quick_share_link, 300 KB of '<a ' before the link":
+            lambda: quick_share_link(b'<div class="wrapper">' + b"<a " * 100_000 + b'<a href="' + share + b'">x</a>'),
+        "normalize_body, 1 MB of '<b><div>'": lambda: normalize_body("<b><div>" * 128_000),
+        "parse_post_page, a tag with 50,000 attributes":
+            lambda: parse_post_page(f'<html><body><div class="wrapper"><section><h1>t</h1>{attrs}</section></div>'
+                                    "</body></html>", "http://127.0.0.1/x/2021/12/24/NW202112242225123833.html"),
+        "clean_title, 20,000 ideographic spaces": lambda: clean_title("\u3000" * 20_000 + "x"),
+        "site render_body, 200,000 spaces between back-links":
+            lambda: render_body("<p>x</p>\n\n[返回](a.html)" + " " * 200_000 + "｜[返回首页](b.html)", "../", "c.html"),
+    }
+    out = {}
+    for name, run in cases.items():
+        started = time.perf_counter()
+        try:
+            run()
+        except (ExtractError, BodyError):
+            pass
+        out[name] = round(time.perf_counter() - started, 3)
+    return out
+
+
 def main() -> None:
     from test_hostile_resources import endless_listing
 
@@ -59,6 +91,7 @@ def main() -> None:
         server.httpd.dynamic = None
         report["listing of 200,000 links"] = crawl(server, tmp / "c", "--category", "huge",
                                                    "-s", "CLOSESPIDER_PAGECOUNT=2000")
+    report["CPU bombs: seconds of each step"] = cpu_bombs()
     print(json.dumps(report, indent=2, ensure_ascii=False))
     (HERE / "HOSTILE.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
 

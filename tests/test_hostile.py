@@ -109,6 +109,12 @@ CASES = [
     ("media name markdown injection", rec(medianame="a](javascript:alert(1))[b"), CODE, "post",
      lambda m, t: not re.search(r"(?<!\\)\]\(\s*javascript:", t)),
     ("media name empty", rec(medianame=""), CODE, "drop:no_category", None),
+    # what an HTML5 parser takes time squared for: refused before it is parsed (``bench/hostile.py`` times them)
+    ("formatting tags left open before blocks", rec(text="<b><div>" * 128_000), CODE, "drop:bad_body", None),
+    ("tens of thousands of tags", rec(text="<p>段</p>" * 30_000), CODE, "drop:bad_body", None),
+    ("share JSON nested past the stack", b'{"text": ' + b"[" * 200_000, CODE, "fail:JSON nested too deep", None),
+    ("an unreadable IPv6 link in the text", rec(text='<p>正文<a href="http://[2001:db8::1/x.html">相关</a></p>'),
+     CODE, "post", lambda m, t: "相关" in t),
 ]
 
 
@@ -222,3 +228,34 @@ def test_no_script_runs_in_a_browser(tmp_path):
         subprocess.run(["jekyll", "build", "-q", "-s", str(site), "-d", str(site / "_site")], check=True, timeout=300)
         for built in (site / "_site").rglob("*.html"):
             assert not _pwned(built), built
+
+
+def test_the_parsers_refuse_what_they_would_take_time_squared_for():
+    """A tag with 50,000 attributes (libxml2's repeated-attribute check), read on a page as on a body."""
+    from newsarchive.core import htmlparse
+
+    tag = "<p " + " ".join(f"a{i}=1" for i in range(50_000)) + ">x</p>"
+    page = f'<html><body><div class="wrapper"><section><h1>t</h1>{tag}</section></div></body></html>'
+    with pytest.raises(ExtractError, match="attributes"):
+        parse_post_page(page, "http://127.0.0.1/x/2021/12/24/NW202112242225123833.html")
+    with pytest.raises(htmlparse.TooManyAttributes):
+        htmlparse.fragment(tag)
+    assert htmlparse.fragment('<p a="1" b="2">x</p>').text_content() == "x"
+
+
+def test_the_linear_forms_of_the_page_patterns_read_what_they_read():
+    """The patterns rewritten to run in linear time (a page of "<a <a …", a title of ideographic spaces,
+    back-links with a long run of spaces) still find what they found."""
+    from newsarchive.core.extract import quick_share_link
+    from newsarchive.core.htmlclean import clean_title
+    from newsarchive.offline.site import render_body
+
+    share = "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=" + CODE
+    page = b'<div class="wrapper">' + b"<a " * 100_000 + f'<a class="x" href="{share}">原文</a>'.encode()
+    assert quick_share_link(page) == share
+    assert clean_title("前后\u3000\u3000" * 10_000 + "x") == "前后\u3000\u3000" * 10_000 + "x"
+    assert clean_title("前后空白\u3000 与\t\u3000尾") == "前后空白 与 尾"
+    links = "[返回南方日报新闻](//finews.withounder.com/category/nanfangribao.html)" + " " * 200_000 + \
+        "｜[返回首页](//finews.withounder.com/)"
+    article, source = render_body("<p>正文</p>\n\n" + links, "../", "c.html")
+    assert article == "<p>正文</p>" and source.count("<a ") == 2

@@ -155,6 +155,30 @@ def compact_blocks(fragment: str) -> str:
     return _BLOCK_GAP.sub(r"\1", fragment).strip()
 
 
+# what an HTML5 parser (nh3's html5ever) takes time squared for: formatting elements left open before
+# each new block (``<b><div>`` × 128,000, one megabyte: 117 s), and very many tags. No article has
+# hundreds of formatting tags left open, nor tens of thousands of tags.
+MAX_OPEN_FORMATTING = 500
+MAX_TAGS = 20_000
+_FORMATTING_TAG = re.compile(r"<(/?)(?:a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])", re.I)
+_ANY_TAG = re.compile(r"<[A-Za-z/]")
+
+
+def _check_parse_cost(fragment: str) -> None:
+    tags = len(_ANY_TAG.findall(fragment))
+    if tags > MAX_TAGS:
+        raise BodyError(f"article body has {tags:,} tags (more than {MAX_TAGS:,}): not read")
+    opened = closed = 0
+    for m in _FORMATTING_TAG.finditer(fragment):
+        if m.group(1):
+            closed += 1
+        else:
+            opened += 1
+    if opened - closed > MAX_OPEN_FORMATTING:
+        raise BodyError(f"article body leaves {opened - closed:,} formatting tags open "
+                        f"(more than {MAX_OPEN_FORMATTING}): not read")
+
+
 def normalize_body(raw: object) -> str:
     """The whole normalisation of an article body; raises BodyError when nothing usable is left."""
     if not isinstance(raw, str):
@@ -166,6 +190,7 @@ def normalize_body(raw: object) -> str:
         fragment = _SURROGATE.sub("", fragment)
     if not _TAG_HINT.search(fragment):
         fragment = text_to_html(html.unescape(fragment))
+    _check_parse_cost(fragment)
     fragment = drop_stock_images(fragment)
     fragment = unwrap_widgets(fragment)
     fragment = strip_indents(fragment)
@@ -182,7 +207,14 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u
                       "\u2060-\u2064\u2066-\u206f\ufeff\ud800-\udfff]")
 # a run of white space with a space, a tab or a line break in it (ideographic spaces too): one space;
 # ideographic spaces alone (U+3000, part of Chinese typography) stay as they are
-_SPACES = re.compile("[ \t\r\n\f\v\xa0\u3000]*[ \t\r\n\f\v\xa0][ \t\r\n\f\v\xa0\u3000]*")
+# a run of white space with an ordinary space in it becomes one space (a run of ideographic spaces
+# alone stays); found run by run — one pattern with the condition inside backtracked in time squared
+_SPACE_RUN = re.compile("[ \t\r\n\f\v\xa0\u3000]+")
+
+
+def _one_space(m: re.Match) -> str:
+    run = m.group()
+    return " " if run.strip("\u3000") else run
 
 
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?][^<>]*>?")
@@ -219,5 +251,5 @@ def clean_title(raw: object) -> str:
     while previous != s:  # "&lt;img onerror=…&gt;" becomes a tag only after unescaping
         previous, s = s, _TAG_LIKE.sub("", s)
     s = _CONTROL.sub("", fix_mojibake(s))
-    s = _SPACES.sub(" ", s)
+    s = _SPACE_RUN.sub(_one_space, s)
     return s.strip(" \u3000")

@@ -7,6 +7,8 @@ was reached, so the caller records a failure instead of a truncated post.
 """
 from __future__ import annotations
 
+import re
+
 import lxml.etree
 import lxml.html
 
@@ -17,6 +19,21 @@ class TooDeep(ValueError):
     """The HTML nests deeper than the parser follows: part of it would be lost."""
 
 
+class TooManyAttributes(TooDeep):
+    """A tag with more attributes than a page has any use for: libxml2's check for repeated ones
+    takes time in their number squared (50,000 of them: 23 s), so such a page is not parsed."""
+
+
+MAX_ATTRIBUTES = 1000
+_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{2000,}")
+
+
+def _check_attributes(text: str) -> None:
+    for m in _LONG_TAG.finditer(text):
+        if m.group().count("=") > MAX_ATTRIBUTES:
+            raise TooManyAttributes(f"a tag with more than {MAX_ATTRIBUTES:,} attributes: the page is not read")
+
+
 def _check(parser) -> None:
     for entry in parser.error_log:
         if "Excessive depth" in entry.message:
@@ -24,6 +41,7 @@ def _check(parser) -> None:
 
 
 def document(text: str):
+    _check_attributes(text)
     doc = lxml.html.document_fromstring(text, parser=_PARSER)
     _check(_PARSER)
     return doc
@@ -31,9 +49,10 @@ def document(text: str):
 
 def fragment(text: str):
     """``text`` inside a ``<div>`` (lxml's ``fragment_fromstring(create_parent="div")``)."""
+    _check_attributes(text)
     root = lxml.html.fragment_fromstring(text, create_parent="div", parser=_PARSER)
     _check(_PARSER)
     return root
 
 
-__all__ = ["TooDeep", "document", "fragment", "lxml"]
+__all__ = ["TooDeep", "TooManyAttributes", "document", "fragment", "lxml"]

@@ -110,7 +110,9 @@ def _md_inline(text: str) -> str:
 
 # Markdown links and nothing else, one line or one a line as older posts have them (a target may hold
 # balanced parentheses: …(xianggang).html)
-_BACKLINKS = re.compile(r"(?:\s*[｜|]?\s*\[(?:\\.|[^\]\\\n])*\]\((?:[^()\n]|\([^()\n]*\))*\))+\s*")
+# (one run of white space before a link, and the bar's: two white-space runs side by side backtracked in
+# time squared on a long run of spaces)
+_BACKLINKS = re.compile(r"(?:\s*(?:[｜|]\s*)?\[(?:\\.|[^\]\\\n])*\]\((?:[^()\n]|\([^()\n]*\))*\))+\s*")
 
 
 def render_body(body: str, up: str, category_page: str) -> tuple[str, str]:
