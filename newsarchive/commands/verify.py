@@ -26,7 +26,8 @@ def cmd_verify(args) -> int:
         raise CommandError(str(exc), EX_CANTCREAT) from None
     if not Path(folder).is_dir():
         raise CommandError(f"no archive in {folder}")
-    lock = locked(args, "verify") if args.repair else None
+    # (a crawl writing meanwhile shows its batch's files before their rows: verify waits its turn)
+    lock = locked(args, "verify", reading=not args.repair)
     try:
         findings = verify(folder)
         for f in findings:
