@@ -367,3 +367,20 @@ def test_the_archive_git_repository_ignores_lock_catalog_and_captures(mirror, tm
     assert ".gitignore" in tracked and all(t.startswith(("_posts/", ".gitignore")) for t in tracked)
     status = subprocess.run(["git", "-C", str(out), "status", "--porcelain"], capture_output=True, text=True).stdout
     assert status == ""                                              # lock, catalog, WARC: ignored
+
+
+def test_a_listing_that_keeps_failing_is_a_failed_run_that_names_it(tmp_path):
+    """A category listing that answers 503 on every run: its posts are not looked for, so each run exits 1
+    and says which page and why (it exited 0 with "failed 0" while the category's posts left the mirror)."""
+    posts = synthetic_posts(12, seed=61, media=["南方日报", "上海证券报"], start=START)
+    folder = build_site(posts, tmp_path / "m")
+    lost = next(p for p in posts if p.media == "南方日报")
+    listing = f"/category/{lost.category}.html"
+    out = tmp_path / "archive"
+    with MockServer(folder) as server:
+        server.httpd.dynamic = lambda path, query: (503, {}, b"busy") if path == listing else None
+        result = run_cli("crawl", "--site", server.url, "--output", out, "-s", "RETRY_TIMES=0", server=server)
+    assert result.returncode == 1, result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "page(s) of the mirror could not be read" in last and listing in last and "503" in last, last
+    assert "pages failed 1" in result.stdout

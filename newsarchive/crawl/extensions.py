@@ -21,7 +21,8 @@ def summary(stats: dict) -> str:
     return (f"listings {get('pages/listings')}, posts found {get('posts/found')}, "
             f"new {get('posts/written')}, updated {get('posts/updated')}, "
             f"unchanged {get('posts/unchanged')}, skipped known {get('posts/skipped_known')}, "
-            f"duplicate {get('posts/duplicate')}, failed {get('posts/failed')}")
+            f"duplicate {get('posts/duplicate')}, failed {get('posts/failed')}"
+            + (f", pages failed {get('pages/failed')}" if get("pages/failed") else ""))
 
 
 class StatsCollector(MemoryStatsCollector):

@@ -52,9 +52,12 @@ class PostsFoundMonitor(_ArchiveMonitor):
         if not previous or self.stats.get("newsarchive/crawl/scope") != "full":
             return
         usual = statistics.median(previous)
+        failed = self.stats.get("newsarchive/pages/failed", 0)
+        read = sum(self.stats.get(f"newsarchive/pages/{k}", 0) for k in ("home", "feed", "listings"))
+        unread = f"{failed} page(s) could not be read (last: {self.stats.get('newsarchive/pages/failure', '?')})"
+        why = "; ".join([*(["has the mirror changed its format?"] if read else []), *([unread] if failed else [])])
         self.assertGreaterEqual(found, max(1, usual / 10), msg=(
-            f"the listings yielded {found} posts, the last successful crawls {usual:.0f} (median): "
-            "has the mirror changed its format?"))
+            f"the listings yielded {found} posts, the last successful crawls {usual:.0f} (median): {why}"))
 
 
 @monitors.name("Extraction")

@@ -154,6 +154,8 @@ class MirrorSpider(scrapy.Spider):
         # a URL a person asked for is reported by the command; a crawl's failures are warnings
         self.logger.log(20 if origin else 30, "failed %s: %s", url, reason)
         self.crawler.stats.inc_value(f"newsarchive/{what}/failed")
+        if what == "pages":         # (the crawl's last line names one, with why)
+            self.crawler.stats.set_value("newsarchive/pages/failure", f"{url}: {reason}")
         self.crawler.signals.send_catch_log(
             signal=na_signals.article_failed, url=url, info_code=info_code, reason=reason,
             permanent=permanent, origin=origin)
