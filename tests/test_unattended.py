@@ -384,3 +384,27 @@ def test_a_listing_that_keeps_failing_is_a_failed_run_that_names_it(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert "page(s) of the mirror could not be read" in last and listing in last and "503" in last, last
     assert "pages failed 1" in result.stdout
+
+
+def test_an_archive_folder_moved_mid_crawl_stops_the_writing(tmp_path):
+    """The archive folder moved away while a crawl runs: the crawl stops with its cause (exit 73) and makes
+    no new archive at the old path (it re-made _posts/ there: half the posts went to a new folder with an
+    empty catalog, and the crawl said "new 600", exit 0). The moved archive is whole after a repair."""
+    posts = synthetic_posts(200, seed=62, media=["南方日报"], start=START)
+    out, moved = tmp_path / "archive", tmp_path / "moved"
+    with MockServer(build_site(posts, tmp_path / "m"), delay=0.02) as server:
+        env = {**os.environ, "http_proxy": server.url, "no_proxy": "127.0.0.1,localhost"}
+        crawl = subprocess.Popen([sys.executable, "-m", "newsarchive", "crawl", "--site", server.url, "--output",
+                                  str(out), "-s", "CONCURRENT_REQUESTS=4"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while len(list((out / "_posts").glob("*.md"))) < 10 if (out / "_posts").is_dir() else True:
+            assert time.time() < deadline and crawl.poll() is None, "no post was written"
+            time.sleep(0.05)
+        os.rename(out, moved)
+        stdout, stderr = crawl.communicate(timeout=120)
+    assert crawl.returncode == 73, stdout + stderr
+    assert "Traceback" not in stderr and "No such file or directory" in stderr.strip().splitlines()[-1], stderr
+    assert not list(out.glob("_posts/*.md")) and not list(out.glob("old_post/*.md"))
+    assert run_cli("verify", "--repair", "--output", moved).returncode == 0
+    assert run_cli("verify", "--output", moved).returncode == 0

@@ -118,6 +118,7 @@ class ArchiveWriter:
         self.durable_batches = False
         self.lock_each_write = lock_each_write   # several writers on one folder (Redis workers, --jobs)
         self.folder = check_folder(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)      # (the one place the archive folder is made)
         self.posts = own_dir(self.folder / POSTS_DIR)
         self.removed_temps = remove_stale_temps(self.posts)
         self.catalog = Catalog(self.folder)

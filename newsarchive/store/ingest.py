@@ -28,7 +28,8 @@ from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, salvage, w
 logger = logging.getLogger(__name__)
 
 # a write that fails so has nothing to do with the post: no other post will be written either
-FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+# (ENOENT: the archive folder was moved or removed under the crawl)
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT}
 
 
 def _detail(exc: Exception) -> str:

@@ -34,11 +34,13 @@ def check_folder(folder: str | Path) -> Path:
 
 
 def own_dir(path: Path) -> Path:
-    """A folder of the archive, made if missing, never through a link."""
+    """A folder of the archive, made if missing, never through a link — and only in an archive folder
+    that is there: one moved or removed mid-crawl is not made anew (half the posts went to a new folder
+    with a new, empty catalog; FileNotFoundError stops the writing instead)."""
     if path.is_symlink():
         raise UnsafeArchive(f"{path} is a symbolic link: newsarchive writes nothing through links in the "
                             "archive folder")
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(exist_ok=True)
     return path
 
 
