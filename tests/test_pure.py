@@ -123,6 +123,10 @@ def test_plain_quoted_form_kept():
     assert yaml_scalar("南方日报新闻") == "南方日报新闻"
     for awkward in ("a: b", "#x", "true", "2021", "- x", "x #y", "[a]"):
         assert yaml.safe_load(f"k: {yaml_scalar(awkward)}") == {"k": awkward}
+    # what PyYAML reads as text and Ruby's Psych (Jekyll) does not: booleans and null in any case, dates
+    # with one-digit months or days — quoted, or Jekyll fails the post's front matter
+    for psych in ("oFF", "nO", "tRUE", "yEs", "Null", "2021-1-1", "2021-12-1"):
+        assert yaml_scalar(psych) == f'"{psych}"'
 
 
 def test_render_post_format():

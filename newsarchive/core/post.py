@@ -64,11 +64,16 @@ def yaml_double_quoted(text: str) -> str:
 _PLAIN = re.compile(r"[0-9A-Za-z\u3400-\u9fff\uf900-\ufaff][0-9A-Za-z _.()\u00b7\u3400-\u9fff\uf900-\ufaff\uff01-\uff5e\u3000-\u303f-]*")
 
 
+# what Psych reads as no string where PyYAML reads one: booleans and null in any case (``oFF``, ``nO``),
+# and dates with one-digit months or days (``2021-1-1``) — Jekyll then fails the post's front matter
+_PSYCH_NOT_TEXT = re.compile(r"(?i:yes|no|true|false|on|off|y|n|null|~)|\d{4}-\d{1,2}-\d{1,2}")
+
+
 @functools.lru_cache(maxsize=4096)
 def yaml_scalar(text: str) -> str:
     """A plain scalar when YAML (PyYAML and Jekyll's Psych alike) reads it back as this very string
     (``nanfangribao``, ``南方日报新闻``), else the double-quoted form."""
-    if text and _PLAIN.fullmatch(text) and not text.endswith(" "):
+    if text and _PLAIN.fullmatch(text) and not text.endswith(" ") and not _PSYCH_NOT_TEXT.fullmatch(text):
         try:
             if yaml.load(f"k: {text}", Loader=_Loader) == {"k": text}:
                 return text
