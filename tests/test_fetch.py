@@ -115,3 +115,34 @@ def test_timeout_is_a_clear_failure(seed_fixture, tmp_path):
                          server=server)
     assert result.returncode == 1
     assert "failed" in result.stdout and "timeout" in result.stdout
+
+
+def test_a_connection_lost_mid_answer_is_said_in_words(tmp_path):
+    """A server that closes the connection mid-answer: "connection lost mid-answer", not the repr of
+    Scrapy's DownloadFailedError around a list of Twisted Failures."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n<html>")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/nanfangribao/2021/12/24/NW202112242225123833.html"
+    try:
+        result = run_cli("fetch", url, "--output", tmp_path / "out", "-s", "RETRY_TIMES=0", "-s", "ROBOTSTXT_OBEY=0")
+    finally:
+        sock.close()
+    assert result.returncode == 1
+    assert "connection lost mid-answer" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "Failure" not in result.stdout + result.stderr

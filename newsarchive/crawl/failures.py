@@ -5,7 +5,14 @@ from __future__ import annotations
 def describe_failure(failure) -> tuple[str, bool]:
     """``(reason, permanent)`` for a Twisted Failure from a Scrapy errback."""
     exc = failure.value
+    # (Scrapy 2.19 wraps Twisted's ResponseFailed in DownloadFailedError, whose text is the list of
+    # failures' reprs: the first reason is the cause)
+    reasons = getattr(exc.__cause__, "reasons", None) or getattr(exc, "reasons", None)
+    if reasons:
+        exc = getattr(reasons[0], "value", exc)
     name = type(exc).__name__
+    if name in ("ConnectionLost", "ConnectionDone", "ResponseDataLossError"):
+        return "connection lost mid-answer", False
     response = getattr(exc, "response", None)
     if response is not None and name == "HttpError":
         status = response.status
