@@ -151,7 +151,7 @@ def cases(canary: int) -> list[Case]:
              check=lambda m, t: not re.search(r"<[^<>]*\n[^<>]*>", t) and "结束" in t),
         # terminal escapes: what the archive keeps is printed by `search`, `cat`, an editor
         Case("terminal escapes in the share text", post(22),
-             share_text="<p>央行宣布降准\x1b]0;OWNED\x07\x1b[2J\x1b[31m红色\x1b[0m结束\x9b2J。</p>",
+             share_text="<p>央行宣布降准\x1b]0;OWNED\x07\x1b[2J\x1b[31m红色\x1b[0m结束\x9b2J。\u202e倒序\u202c</p>",
              check=lambda m, t: not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", t) and "红色" in t),
         # a link no URL parser can read (an unclosed IPv6 bracket), as a broken link in a genuine article
         # would be: the link goes nowhere, the post is archived (it stopped the archive's writer)
@@ -249,6 +249,7 @@ def test_search_prints_no_terminal_escape_from_the_archive(hostile):
         found = run_cli("search", "红色", "--output", hostile["archive"], *args)
         assert found.returncode == 0 and "红色" in found.stdout, found.stderr
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", found.stdout + found.stderr)
+        assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", found.stdout)   # no bidi reordering
 
 
 def test_no_request_reached_another_host(hostile):

@@ -150,6 +150,7 @@ def test_sigterm_mid_run_finishes_cleanly(tmp_path):
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+    assert proc.stdout.read().startswith("crawl stopped (SIGTERM/SIGINT): ")      # not "finished"
     files = list((out / "_posts").glob("*.md"))
     assert 3 <= len(files) < 30
     assert Catalog(out, readonly=True).count() == len(files)

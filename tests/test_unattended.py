@@ -268,6 +268,7 @@ def test_a_dead_share_host_is_one_warning_and_every_post_is_archived(tmp_path):
     (["collect", "--redis", "redis://127.0.0.1:1/0", "--idle", "1"], 69, ["does not answer"]),
     (["export", "--format", "jsonl", "--to", "x.jsonl", "--since", "2022-01-02", "--until", "2022-01-01"], 2, ["after"]),
     (["fetch", "http://[::1"], 2, ["not an http(s) URL"]),
+    (["crawl", "--site", "http://[2001:db8::1/"], 2, ["--site takes an http(s) URL"]),
     (["schedule", "--every", "1s", "--runs", "0"], 2, ["--runs", "1 or more"]),
     (["schedule", "--every", "1s", "--keep-days", "-1"], 2, ["--keep-days", "0 or more"]),
     (["demo", "--serve", "--port", "99999"], 2, ["--port", "0 to 65535"]),
@@ -408,3 +409,10 @@ def test_an_archive_folder_moved_mid_crawl_stops_the_writing(tmp_path):
     assert not list(out.glob("_posts/*.md")) and not list(out.glob("old_post/*.md"))
     assert run_cli("verify", "--repair", "--output", moved).returncode == 0
     assert run_cli("verify", "--output", moved).returncode == 0
+
+
+def test_verify_of_an_empty_folder_says_there_is_no_archive(tmp_path):
+    (tmp_path / "archive").mkdir()
+    result = run_cli("verify", "--output", tmp_path / "archive")
+    assert result.returncode == 1          # (it said "the archive is whole")
+    _one_line_cause(result, "no archive in")

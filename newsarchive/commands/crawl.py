@@ -128,7 +128,9 @@ def cmd_crawl(args) -> int:
             lock.release()
     stats = crawler.stats.get_stats()
     status, why = crawl_status(stats, kwargs["site"], bool(redis_url), args.category)
-    print(f"crawl {'failed' if status else 'finished'}: {summary(stats)}")
+    reason = stats.get("newsarchive/crawl/result") or stats.get("finish_reason")
+    state = "failed" if status else ("stopped (SIGTERM/SIGINT)" if reason == "shutdown" else "finished")
+    print(f"crawl {state}: {summary(stats)}")
     if why:
         print(f"newsarchive crawl: {why}", file=sys.stderr)
     return status

@@ -61,6 +61,7 @@ def cmd_search(args) -> int:
             tag = " (earlier text)" if hit.kind == "revision" else ""
             print(f"{hit.date[:16]}  {hit.category}  {hit.title}{tag}\n  {hit.path}\n  {hit.snippet}\n")
     if not args.json:
-        print(f"{len(hits)} result(s) for {query!r}" + (f" (--limit {args.limit})" if len(hits) == args.limit else ""),
+        shown = query if len(query) <= 200 else query[:200] + "…"
+        print(f"{len(hits)} result(s) for {shown!r}" + (f" (--limit {args.limit})" if len(hits) == args.limit else ""),
               file=sys.stderr)
     return EX_OK if hits else EX_FAILED

@@ -24,8 +24,9 @@ def cmd_verify(args) -> int:
         check_folder(folder)
     except UnsafeArchive as exc:
         raise CommandError(str(exc), EX_CANTCREAT) from None
-    if not Path(folder).is_dir():
-        raise CommandError(f"no archive in {folder}")
+    if not Path(folder).is_dir() or not any((Path(folder) / part).exists()
+                                            for part in ("archive.sqlite3", "_posts", "old_post", "warc")):
+        raise CommandError(f"no archive in {folder}")        # (an empty folder is no archive to call whole)
     # (a crawl writing meanwhile shows its batch's files before their rows: verify waits its turn)
     lock = locked(args, "verify", reading=not args.repair)
     try:

@@ -43,6 +43,15 @@ def strip_controls(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# bidi formatting characters: on a terminal they reorder what follows (a category that shows another)
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str) -> str:
+    """``text`` as a terminal may show it: no control characters, no bidi reordering."""
+    return _BIDI.sub("", strip_controls(text))
+
+
 def one_line(value: object, limit: int = 300) -> str:
     """A message for one line of a log or a terminal: white space collapsed, control characters out,
     at most ``limit`` characters."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from newsarchive.core.mdsafe import strip_controls
+from newsarchive.core.mdsafe import for_terminal
 from newsarchive.core.post import PostFormatError, post_body
 from newsarchive.core.textindex import parse_query, snippet, visible_text
 from newsarchive.offline.common import row_filters
@@ -101,8 +101,8 @@ def search(folder: str | Path, query: str, since: str | None = None, until: str 
             found = catalog.conn.execute("SELECT text FROM revisions WHERE info_code = ? AND sha256 = ? LIMIT 1",
                                          (code, sha)).fetchone()
             text = found[0] if found else ""
-        hits.append(Hit(code, strip_controls(title), date, strip_controls(category), f"{location}/{path}", kind,
-                        round(rank, 3), snippet(strip_controls(visible_text(_body(text))), terms, mark=mark)))
+        hits.append(Hit(code, for_terminal(title), date, for_terminal(category), f"{location}/{path}", kind,
+                        round(rank, 3), snippet(for_terminal(visible_text(_body(text))), terms, mark=mark)))
     catalog.close()
     return hits
 
