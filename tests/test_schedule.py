@@ -53,6 +53,14 @@ def test_parse_every_and_timetable():
         Timetable(cron="not cron")
 
 
+def test_an_interval_is_timed_on_the_monotonic_clock(tmp_path):
+    """(a wall clock set forward an hour ran three crawls back to back); cron keeps the wall clock."""
+    from newsarchive.commands.schedule import Scheduler
+
+    assert Scheduler([], tmp_path, Timetable(every=300)).clock is time.monotonic
+    assert Scheduler([], tmp_path, Timetable(cron="*/5 * * * *")).clock is time.time
+
+
 def test_three_runs_as_the_mirror_gains_posts(tmp_path):
     posts = synthetic_posts(9, seed=21, media=["南方日报", "中国银行"])
     folder = build_site(posts[:4], tmp_path / "m")

@@ -106,6 +106,9 @@ class Scheduler:
         self.child: subprocess.Popen | None = None
         self.stopping = False
         self.last = 0
+        # an interval is timed on the monotonic clock (a wall clock set forward an hour ran three crawls
+        # back to back); cron's times are the wall clock's, as cron's are
+        self.clock = time.monotonic if timetable.cron is None else time.time
 
     def _signal(self, signum, frame):
         self.stopping = True
@@ -119,9 +122,9 @@ class Scheduler:
         signal.signal(signal.SIGTERM, self._signal)
         signal.signal(signal.SIGINT, self._signal)
         done = 0
-        due = self.timetable.first(time.time())
+        due = self.timetable.first(self.clock())
         while not self.stopping and (self.runs is None or done < self.runs):
-            wait = due - time.time()
+            wait = due - self.clock()
             if wait > 0:
                 time.sleep(min(wait, 0.2))
                 continue
@@ -144,8 +147,9 @@ class Scheduler:
             self.child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
             nxt = self.timetable.next(due)
             while self.child.poll() is None:
-                if time.time() >= nxt:
-                    self.log(f"{_now()} run skipped (due {_clock(nxt)}): run {number} is still going")
+                if self.clock() >= nxt:
+                    self.log(f"{_now()} run skipped (due {_clock(time.time() + nxt - self.clock())}): "
+                             f"run {number} is still going")
                     nxt = self.timetable.next(nxt)
                 time.sleep(0.1)
             err.seek(0)
