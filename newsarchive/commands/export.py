@@ -47,6 +47,6 @@ def cmd_export(args) -> int:
         raise CommandError(str(exc), EX_CONFIG) from None
     except (ExportError, OSError) as exc:
         raise CommandError(str(exc)) from None
-    print(f"exported {n} {'records' if args.format in ('warc', 'wacz') else 'posts'} as {args.format} to "
+    print(f"exported {n} {'captures (with their requests)' if args.format in ('warc', 'wacz') else 'posts'} as {args.format} to "
           f"{'standard output' if str(args.to) == '-' else args.to}", file=sys.stderr if str(args.to) == "-" else sys.stdout)
     return EX_OK
