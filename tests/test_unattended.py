@@ -416,3 +416,19 @@ def test_verify_of_an_empty_folder_says_there_is_no_archive(tmp_path):
     result = run_cli("verify", "--output", tmp_path / "archive")
     assert result.returncode == 1          # (it said "the archive is whole")
     _one_line_cause(result, "no archive in")
+
+
+def test_verify_during_a_crawl_calls_its_batch_no_extra_posts(clean, tmp_path):
+    """While a crawl holds the archive, a post file a moment old is its batch's (written before its row):
+    verify says nothing of it (it called it extra and advised a repair). At rest, it is an extra file."""
+    from newsarchive.store.lock import ArchiveLock
+
+    out = tmp_path / "a"
+    shutil.copytree(clean, out)
+    post = sorted((out / "_posts").glob("*.md"))[0]
+    shutil.copy(post, out / "_posts" / "2026-09-01-NW202609010800999999.md")
+    with ArchiveLock(out, "crawl"):
+        during = run_cli("verify", "--output", out)
+    assert during.returncode == 0 and "extra" not in during.stdout, during.stdout
+    after = run_cli("verify", "--output", out)
+    assert after.returncode == 1 and "extra" in after.stdout, after.stdout

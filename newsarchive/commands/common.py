@@ -74,10 +74,8 @@ def scrapy_settings(args, **own):
     return settings
 
 
-def locked(args, what: str, reading: bool = False):
-    """The archive lock for this command, or an exit with status 75 if another process has it
-    (``reading``: a command that only reads takes it to see the archive at rest, and goes on without
-    it where the folder cannot hold a lock file — a read-only copy)."""
+def locked(args, what: str):
+    """The archive lock for this command, or an exit with status 75 if another process has it."""
     from newsarchive.store.lock import ArchiveLock, ArchiveLocked
     from newsarchive.store.paths import UnsafeArchive
 
@@ -91,8 +89,6 @@ def locked(args, what: str, reading: bool = False):
     except UnsafeArchive as exc:
         raise CommandError(str(exc), EX_CANTCREAT) from None
     except OSError as exc:
-        if reading:
-            return None
         raise CommandError(f"cannot use the archive folder {args.output or 'output'}: {exc.strerror or exc}",
                            EX_CANTCREAT) from None
     if lock.took_over:

@@ -27,8 +27,7 @@ def cmd_verify(args) -> int:
     if not Path(folder).is_dir() or not any((Path(folder) / part).exists()
                                             for part in ("archive.sqlite3", "_posts", "old_post", "warc")):
         raise CommandError(f"no archive in {folder}")        # (an empty folder is no archive to call whole)
-    # (a crawl writing meanwhile shows its batch's files before their rows: verify waits its turn)
-    lock = locked(args, "verify", reading=not args.repair)
+    lock = locked(args, "verify") if args.repair else None
     try:
         findings = verify(folder)
         for f in findings:

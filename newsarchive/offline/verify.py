@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,15 @@ def verify(folder: str | Path) -> list[Finding]:
         except PostFormatError as exc:
             findings.append(Finding("unparsable", str(path), str(exc), row["info_code"]))
     if not problem:
+        # a crawl writing now holds its batch's files a moment before their rows: a file that young is
+        # its, not an extra one (verify takes no lock: a long-lived `schedule` holds it between runs)
+        from newsarchive.store.lock import LOCK_NAME, WRITE_LOCK_NAME, ArchiveLock
+
+        busy = any(ArchiveLock(folder, name=n).busy() for n in (LOCK_NAME, WRITE_LOCK_NAME))
+        young = time.time() - 60
         for location, path in _post_files(folder):
+            if busy and _mtime(path) > young:
+                continue
             if (location, path.name) not in rows:
                 m = _NAME.match(path.name)
                 findings.append(Finding("extra", str(path), "a post file the catalog does not know",
@@ -145,6 +154,13 @@ def verify(folder: str | Path) -> list[Finding]:
             findings.append(Finding("missing_warc", str(warc_dir),
                                     f"no WARC file, and the catalog names {digests} capture(s) for revisits to refer to"))
     return findings
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _history(folder: Path) -> dict[str, dict]:

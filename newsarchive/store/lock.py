@@ -38,6 +38,20 @@ class ArchiveLock:
         except (OSError, ValueError):
             return {}
 
+    def busy(self) -> bool:
+        """Whether a live process holds this lock now (read-only: a read-only copy can be asked too)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def inherited(self) -> bool:
         """True in a child of the process that holds the lock (``schedule``'s crawls)."""
         parent = os.environ.get(PARENT_ENV)
