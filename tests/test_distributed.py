@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -209,7 +210,7 @@ def test_redis_lost_mid_crawl_ends_the_crawl_with_69(tmp_path):
         posts = synthetic_posts(40, seed=44, media=["南方日报"])
         out = tmp_path / "archive"
         with MockServer(build_site(posts, tmp_path / "m"), delay=0.1) as server:
-            w = _worker(server, f"redis://127.0.0.1:{port}/0", out, "-s", "CONCURRENT_REQUESTS=2")
+            w = _worker(server, f"redis://127.0.0.1:{port}/0", out, "-s", "CONCURRENT_REQUESTS=16")
             deadline = time.time() + 60
             while not list((out / "_posts").glob("*.md")) if (out / "_posts").exists() else True:
                 assert time.time() < deadline and w.poll() is None, "the crawl wrote nothing"
@@ -220,6 +221,9 @@ def test_redis_lost_mid_crawl_ends_the_crawl_with_69(tmp_path):
         assert w.returncode == 69, stdout + stderr
         assert "Traceback" not in stderr, stderr
         assert stderr.strip().splitlines()[-1].startswith("newsarchive crawl: Redis stopped answering mid-crawl"), stderr
+        assert len(stderr.strip().splitlines()) <= 5 and len(stderr) < 4000, stderr     # said once, not per post
+        failures = sqlite3.connect(out / "archive.sqlite3").execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+        assert failures == 0            # no post or page is a failure of its own for it
     finally:
         if server_proc.poll() is None:
             server_proc.kill()

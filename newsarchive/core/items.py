@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(repr=False)
 class ArticleItem:
     """An article as a spider found it: raw fields, not yet normalised.
 
@@ -37,3 +37,8 @@ class ArticleItem:
     text: str = ""
     filename: str = ""
     outcome: str = ""
+
+    def __repr__(self) -> str:
+        # (what a log line shows of it: Scrapy's "Error processing …" printed the whole page's bytes)
+        return (f"ArticleItem(info_code={self.info_code!r}, source_url={self.source_url!r}, "
+                f"body_source={self.body_source!r}, raw_page={len(self.raw_page)} bytes)")

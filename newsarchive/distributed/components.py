@@ -21,6 +21,8 @@ class RedisState:
     def __init__(self, crawler):
         self.sets = RedisSets(crawler.settings.get("NEWSARCHIVE_REDIS_URL"))
         self.server = self.sets.server
+        # (Redis gone: the scheduler ends the crawl, said once)
+        self.sets.on_lost = lambda exc: getattr(crawler.engine.scheduler, "redis_lost", lambda e: None)(exc)
 
     @classmethod
     def from_crawler(cls, crawler):

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import asdict
+
+from redis.exceptions import RedisError
 
 from newsarchive.core.items import ArticleItem
 from newsarchive.distributed.keys import connect, keys
@@ -11,13 +14,29 @@ from newsarchive.store.warc import WarcRecord
 
 
 class RedisSets:
-    """The two infoCode sets every worker shares: this run's ``seen`` and the ``archived``."""
+    """The two infoCode sets every worker shares: this run's ``seen`` and the ``archived``.
+
+    A Redis that stops answering is told to ``on_lost`` (the crawl ends: ``redis_unreachable``) and
+    the post in hand goes on as if Redis had no say: claimed (writing it twice is harmless: the
+    catalog knows it), not known as archived (fetched)."""
 
     def __init__(self, url: str, spider_name: str = "mirror"):
         self.server = connect(url)
         self.keys = keys(spider_name)
+        self.on_lost: Callable[[Exception], None] | None = None
+
+    def _lost(self, exc: Exception) -> None:
+        if self.on_lost is not None:
+            self.on_lost(exc)
 
     def first_sight(self, code: str, worker: str) -> bool:
+        try:
+            return self._first_sight(code, worker)
+        except RedisError as exc:
+            self._lost(exc)
+            return True
+
+    def _first_sight(self, code: str, worker: str) -> bool:
         """True for the first worker to handle ``code`` in this run — or for a worker taking over
         from one that died before the post was archived (its claim would otherwise lose it)."""
         if self.server.hsetnx(self.keys["seen"], code, worker):
@@ -29,10 +48,17 @@ class RedisSets:
         return True
 
     def archived(self, code: str) -> bool:
-        return bool(self.server.sismember(self.keys["archived"], code))
+        try:
+            return bool(self.server.sismember(self.keys["archived"], code))
+        except RedisError as exc:
+            self._lost(exc)
+            return False
 
     def mark_archived(self, code: str) -> None:
-        self.server.sadd(self.keys["archived"], code)
+        try:
+            self.server.sadd(self.keys["archived"], code)
+        except RedisError as exc:
+            self._lost(exc)
 
     def seed_archived(self, codes) -> None:
         batch = []

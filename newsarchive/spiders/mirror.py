@@ -131,8 +131,13 @@ class MirrorSpider(scrapy.Spider):
     def _spider_error(self, failure, response, spider=None):
         """A page whose reading raised (a page no check foresaw): a failure like any other — counted,
         recorded for the next run, reported — not a page lost with only Scrapy's traceback in a log."""
-        meta = response.meta
-        url = (meta.get("redirect_urls") or [response.url])[0]
+        if type(failure.value).__module__.startswith("redis"):      # Redis gone: the crawl ends, said once
+            lost = getattr(self.crawler.engine.scheduler, "redis_lost", None)
+            if lost is not None:
+                lost(failure.value)
+                return
+        meta = getattr(response, "meta", None) or {}     # (an errback that raised: a Failure, not a response)
+        url = (meta.get("redirect_urls") or [getattr(response, "url", "") or "?"])[0]
         what = "posts" if meta.get(ROLE) in ("post", "share", "share_direct") else "pages"
         self._failed(url, f"could not be read: {one_line(f'{failure.type.__name__}: {failure.value}', 200)}",
                      False, meta.get("origin", ""), meta.get(KEY), what=what)
