@@ -227,3 +227,29 @@ def test_redis_lost_mid_crawl_ends_the_crawl_with_69(tmp_path):
     finally:
         if server_proc.poll() is None:
             server_proc.kill()
+
+
+def test_a_collector_keeps_what_its_archive_holds_for_the_workers(redis_db, tmp_path):
+    """A collector started before the first worker: its archive's posts stay known to the workers, which
+    skip them (the first worker made the set anew and they downloaded every post again)."""
+    posts = synthetic_posts(20, seed=45, media=["南方日报"])
+    archive = tmp_path / "archive"
+    with MockServer(build_site(posts, tmp_path / "m")) as server:
+        assert subprocess.run([sys.executable, "-m", "newsarchive", "crawl", "--site", server.url, "--output",
+                               str(archive), *FAST], env={**os.environ, "http_proxy": server.url,
+                               "no_proxy": "127.0.0.1,localhost"}, capture_output=True).returncode == 0
+        collector = subprocess.Popen([sys.executable, "-m", "newsarchive", "collect", "--redis", redis_db, "--output",
+                                      str(archive), "--idle", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        import redis
+
+        deadline = time.time() + 30
+        while not redis.Redis.from_url(redis_db).exists("newsarchive:mirror:collector"):
+            assert time.time() < deadline and collector.poll() is None, "the collector did not start"
+            time.sleep(0.05)
+        w = _worker(server, redis_db, tmp_path / "local", "--redis-items", stats=tmp_path / "w.json")
+        stdout, stderr = w.communicate(timeout=120)
+        assert w.returncode == 0, stdout + stderr
+        assert collector.wait(timeout=60) == 0, collector.stderr.read()
+    stats = json.loads((tmp_path / "w.json").read_text())
+    assert stats.get("newsarchive/posts/skipped_known") == 20 and not stats.get("newsarchive/posts/queued"), stats

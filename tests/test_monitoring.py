@@ -151,3 +151,15 @@ def test_an_alert_that_cannot_be_sent_is_said(tmp_path):
     assert "the alert Webhook could not be sent: " in result.stderr and "500" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert json.loads(stats_file.read_text())["newsarchive/monitors/alerts_failed"] == 1
+
+
+def test_a_new_archive_whose_first_crawls_meet_a_maintenance_page_has_no_good_crawl(tmp_path):
+    """With no good crawl yet, a crawl that found no post is none either (it passed every monitor, for ever)."""
+    posts = synthetic_posts(3, seed=6, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
+    folder = build_site(posts, tmp_path / "m")
+    _maintenance(folder)
+    out = tmp_path / "archive"
+    with MockServer(folder) as server:
+        result = run_cli("crawl", "--site", server.url, "--output", out, server=server)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no crawl of this archive has succeeded yet" in result.stderr.strip().splitlines()[-1]

@@ -130,7 +130,9 @@ class Scheduler:
                 continue
             done += 1
             due = self._one_run(done, due)
-        return self.last     # the last run's exit status (0 if none ran): a scheduler sees a failed one
+        # with --runs N, the last run's exit status (a scheduler sees a failed one); a service stopped by
+        # SIGTERM/SIGINT: 0
+        return 0 if self.runs is None else self.last
 
     def _one_run(self, number: int, due: float) -> float:
         fd, stats_path = tempfile.mkstemp(prefix="newsarchive-run-", suffix=".json")

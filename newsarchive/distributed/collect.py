@@ -22,9 +22,13 @@ def collect(url: str, output, follow: bool = False, idle: float = 10.0, log=prin
     archivist = Archivist(output)
     counts: collections.Counter = collections.Counter()
     try:
-        shared.seed_archived(r["info_code"] for r in archivist.catalog.iter_posts())
+        # the collector holds the archive: the set of what it holds is its own, made anew, and kept so
+        # while it runs (the first worker of a run makes it anew only when no collector is there)
+        shared.collector_alive()
+        shared.own_archived(r["info_code"] for r in archivist.catalog.iter_posts())
         quiet_since = None
         while True:
+            shared.collector_alive()
             popped = shared.server.blpop([shared.keys["items"]], timeout=1)
             if popped is None:
                 workers = list(shared.server.scan_iter(match=shared.keys["workers"] + ":*", count=100))

@@ -21,7 +21,8 @@ def redis_settings(url: str) -> dict:
 def keys(spider_name: str) -> dict[str, str]:
     p = PREFIX % {"spider": spider_name}
     return {name: f"{p}:{name}" for name in
-            ("requests", "dupefilter", "pending", "pending_worker", "seen", "archived", "items", "workers")}
+            ("requests", "dupefilter", "pending", "pending_worker", "seen", "archived", "items", "workers",
+             "collector")}
 
 
 def connect(url: str):

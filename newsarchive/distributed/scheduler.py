@@ -79,10 +79,10 @@ class Scheduler(RedisScheduler):
         self._enqueue = self.server.register_script(ENQUEUE)
         self._dequeue = self.server.register_script(DEQUEUE)
         self._requeue = self.server.register_script(REQUEUE)
-        if not self.live_workers():
-            # the first worker of a run: the set of what "the archive" holds is made anew by this run's
-            # archives (each seeds it from its catalog), never kept from a run into another archive
-            # on the same Redis, whose posts this one would skip as archived and never have
+        if not self.live_workers() and not self.server.exists(self.keys["collector"]):
+            # the first worker of a run, no collector there: the set of what "the archive" holds is made
+            # anew by this run's archives (each seeds it from its catalog), never kept from a run into
+            # another archive on the same Redis, whose posts this one would skip as archived and never have
             self.server.delete(self.keys["archived"])
         self.beat()
 

@@ -60,6 +60,15 @@ class RedisSets:
         except RedisError as exc:
             self._lost(exc)
 
+    def own_archived(self, codes) -> None:
+        """The archive's own codes as the whole set (a collector's: it holds the archive)."""
+        self.server.delete(self.keys["archived"])
+        self.seed_archived(codes)
+
+    def collector_alive(self, seconds: float = 10.0) -> None:
+        """Say that a collector holds the archive (its set is not made anew by the first worker)."""
+        self.server.set(self.keys["collector"], "1", px=int(seconds * 1000))
+
     def seed_archived(self, codes) -> None:
         batch = []
         for code in codes:
