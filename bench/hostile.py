@@ -59,6 +59,11 @@ def cpu_bombs() -> dict:
         "parse_post_page, a tag with 50,000 attributes":
             lambda: parse_post_page(f'<html><body><div class="wrapper"><section><h1>t</h1>{attrs}</section></div>'
                                     "</body></html>", "http://127.0.0.1/x/2021/12/24/NW202112242225123833.html"),
+        "parse_post_page, a tag with 40,000 attributes without values":
+            lambda: parse_post_page('<html><body><div class="wrapper"><section><h1>t</h1><p' + " a" * 40_000 +
+                                    ">x</p></section></div></body></html>",
+                                    "http://127.0.0.1/x/2021/12/24/NW202112242225123833.html"),
+        "normalize_body, 40,000 elements left open": lambda: normalize_body("<div>" * 40_000 + "x"),
         "clean_title, 20,000 ideographic spaces": lambda: clean_title("\u3000" * 20_000 + "x"),
         "site render_body, 200,000 spaces between back-links":
             lambda: render_body("<p>x</p>\n\n[返回](a.html)" + " " * 200_000 + "｜[返回首页](b.html)", "../", "c.html"),

@@ -111,7 +111,14 @@ CASES = [
     ("media name empty", rec(medianame=""), CODE, "drop:no_category", None),
     # what an HTML5 parser takes time squared for: refused before it is parsed (``bench/hostile.py`` times them)
     ("formatting tags left open before blocks", rec(text="<b><div>" * 128_000), CODE, "drop:bad_body", None),
-    ("tens of thousands of tags", rec(text="<p>段</p>" * 30_000), CODE, "drop:bad_body", None),
+    ("elements left open by the ten thousand", rec(text="<div>" * 40_000 + "正文"), CODE, "drop:bad_body", None),
+    ("a tag with 40,000 attributes without values", rec(text="<p " + " a" * 40_000 + ">正文</p>"), CODE,
+     "drop:bad_body", None),
+    ("a tag with 40,000 attributes whose values hold >", rec(text="<p " + " ".join(f'a{i}=">"' for i in range(40_000))
+                                                           + ">正文</p>"), CODE, "drop:bad_body", None),
+    ("a big table is read, however many tags", rec(text="<table>" + "<tr><td><span>数</span></td></tr>" * 6_000
+                                                  + "</table>"), CODE, "post", lambda m, t: t.count("<td>") == 6_000),
+    ("paragraphs left unclosed, as HTML allows", rec(text="<p>段" * 3_000), CODE, "post", None),
     ("share JSON nested past the stack", b'{"text": ' + b"[" * 200_000, CODE, "fail:JSON nested too deep", None),
     ("an unreadable IPv6 link in the text", rec(text='<p>正文<a href="http://[2001:db8::1/x.html">相关</a></p>'),
      CODE, "post", lambda m, t: "相关" in t),
@@ -240,6 +247,9 @@ def test_the_parsers_refuse_what_they_would_take_time_squared_for():
         parse_post_page(page, "http://127.0.0.1/x/2021/12/24/NW202112242225123833.html")
     with pytest.raises(htmlparse.TooManyAttributes):
         htmlparse.fragment(tag)
+    for odd in ("<p " + " a" * 40_000 + ">x</p>", "<p " + " ".join(f'a{i}=">"' for i in range(40_000)) + ">x</p>"):
+        with pytest.raises(htmlparse.TooManyAttributes):      # no values; values that hold ">"
+            htmlparse.document(f"<html><body>{odd}</body></html>")
     assert htmlparse.fragment('<p a="1" b="2">x</p>').text_content() == "x"
 
 

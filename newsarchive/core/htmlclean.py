@@ -5,6 +5,7 @@ host or the mirror gives it; output is the compact, safe HTML the archive stores
 """
 from __future__ import annotations
 
+import collections
 import html
 import re
 
@@ -59,14 +60,16 @@ _CLEANER = nh3.Cleaner(
     filter_style_properties=ALLOWED_STYLE,
 )
 
-_STOCK_IMG = re.compile(r"<!--\s*EM_StockImg_Start\s*-->.*?<!--\s*EM_StockImg_End\s*-->", re.S | re.I)
+_STOCK_START = re.compile(r"<!--\s*EM_StockImg_Start\s*-->", re.I)
+_STOCK_END = re.compile(r"<!--\s*EM_StockImg_End\s*-->", re.I)
 # one pattern each: an alternation under IGNORECASE has no literal to scan for and tries every
 # branch at every character (~120 µs over a 5 KB article, against ~25 µs for the seven)
 _WIDGET_HINTS = tuple(re.compile(p, re.I) for p in (
     "stock_", "bk_", "quote_", "em_stock_key", "infokey", "keytip", r"display\s*:\s*none"))
 _BLOCK = "|".join(BLOCK_TAGS)
-_BLOCK_GAP = re.compile(rf"(</?(?:{_BLOCK})\b[^>]*>)\s+(?=</?(?:{_BLOCK})\b)", re.I)
-_INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^>]*>|^)(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
+# (a tag's rest stops at the next "<" too: "[^>]*" scanned to the text's end for every "<p" never closed)
+_BLOCK_GAP = re.compile(rf"(</?(?:{_BLOCK})\b[^<>]*>)\s+(?=</?(?:{_BLOCK})\b)", re.I)
+_INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^<>]*>|^)(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
 _TAG_HINT = re.compile(r"<[A-Za-z!/]")
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -78,7 +81,16 @@ class BodyError(ValueError):
 
 def drop_stock_images(fragment: str) -> str:
     """Remove ``<!-- EM_StockImg_Start -->…<!-- EM_StockImg_End -->`` quote-chart blocks."""
-    return _STOCK_IMG.sub("", fragment)
+    if "EM_StockImg" not in fragment:
+        return fragment
+    # (start, then the next end, in one pass: one pattern ``start.*?end`` scanned to the text's end for
+    # every start with no end after it — time squared)
+    out, pos = [], 0
+    while (start := _STOCK_START.search(fragment, pos)) and (end := _STOCK_END.search(fragment, start.end())):
+        out.append(fragment[pos:start.start()])
+        pos = end.end()
+    out.append(fragment[pos:])
+    return "".join(out)
 
 
 _HIDDEN_XP = lxml.etree.XPath("//*[@style][contains(translate(@style, 'DISPLAYNOE', 'displaynoe'), 'display')]")
@@ -155,28 +167,41 @@ def compact_blocks(fragment: str) -> str:
     return _BLOCK_GAP.sub(r"\1", fragment).strip()
 
 
-# what an HTML5 parser (nh3's html5ever) takes time squared for: formatting elements left open before
-# each new block (``<b><div>`` × 128,000, one megabyte: 117 s), and very many tags. No article has
-# hundreds of formatting tags left open, nor tens of thousands of tags.
+# what an HTML5 parser (nh3's html5ever) takes time squared for: elements left open (``<div>`` × 40,000:
+# 4.7 s), formatting elements left open before each new block (``<b><div>`` × 128,000, one megabyte:
+# 117 s), a tag's attributes by the ten thousand. No article leaves thousands of elements or hundreds of
+# formatting tags open (the real ones: none); tags themselves cost linear time (800,000 balanced: 0.35 s).
+MAX_OPEN_ELEMENTS = 2000
 MAX_OPEN_FORMATTING = 500
-MAX_TAGS = 20_000
-_FORMATTING_TAG = re.compile(r"<(/?)(?:a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])", re.I)
-_ANY_TAG = re.compile(r"<[A-Za-z/]")
+_TAG_NAME = re.compile(r"<(/?[A-Za-z][A-Za-z0-9]*)")
+# (void elements, and those whose end tag may be left out — ``<p>a<p>b``: the next one closes them)
+_NOT_OPEN = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                       "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead",
+                       "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body"])
+_FORMATTING = frozenset(["a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
+                         "u"])
 
 
 def _check_parse_cost(fragment: str) -> None:
-    tags = len(_ANY_TAG.findall(fragment))
-    if tags > MAX_TAGS:
-        raise BodyError(f"article body has {tags:,} tags (more than {MAX_TAGS:,}): not read")
-    opened = closed = 0
-    for m in _FORMATTING_TAG.finditer(fragment):
-        if m.group(1):
-            closed += 1
-        else:
-            opened += 1
-    if opened - closed > MAX_OPEN_FORMATTING:
-        raise BodyError(f"article body leaves {opened - closed:,} formatting tags open "
+    counts = collections.Counter(name.lower() for name in _TAG_NAME.findall(fragment))
+    open_elements = open_formatting = 0
+    for name, n in counts.items():
+        if name[0] == "/" or name in _NOT_OPEN:
+            continue
+        left = max(0, n - counts.get("/" + name, 0))
+        open_elements += left
+        if name in _FORMATTING:
+            open_formatting += left
+    if open_elements > MAX_OPEN_ELEMENTS:
+        raise BodyError(f"article body leaves {open_elements:,} elements open (more than {MAX_OPEN_ELEMENTS:,}): "
+                        "not read")
+    if open_formatting > MAX_OPEN_FORMATTING:
+        raise BodyError(f"article body leaves {open_formatting:,} formatting tags open "
                         f"(more than {MAX_OPEN_FORMATTING}): not read")
+    try:
+        htmlparse.check_attributes(fragment)
+    except htmlparse.TooManyAttributes as exc:
+        raise BodyError(f"article body: {exc}") from None
 
 
 def normalize_body(raw: object) -> str:
