@@ -385,6 +385,11 @@ def test_a_listing_that_keeps_failing_is_a_failed_run_that_names_it(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert "page(s) of the mirror could not be read" in last and listing in last and "503" in last, last
     assert "pages failed 1" in result.stdout
+    # a listing gone for good (404) is the mirror's state: said in the summary, not a failed run
+    with MockServer(folder) as server:
+        server.httpd.dynamic = lambda path, query: (404, {}, b"gone") if path == listing else None
+        gone = run_cli("crawl", "--site", server.url, "--output", out, "-s", "RETRY_TIMES=0", server=server)
+    assert gone.returncode == 0 and "pages failed 1" in gone.stdout, gone.stdout + gone.stderr
 
 
 def test_an_archive_folder_moved_mid_crawl_stops_the_writing(tmp_path):

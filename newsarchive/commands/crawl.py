@@ -88,8 +88,8 @@ def crawl_status(stats: dict, site: str, redis: bool = False, categories: list[s
         return EX_FAILED, f"{failed} post(s) could not be archived (newsarchive stats lists them)"
     if stats.get("newsarchive/monitors/failed"):
         return EX_FAILED, f"a monitor failed: {stats.get('newsarchive/monitors/failures')}"
-    pages = stats.get("newsarchive/pages/failed", 0)
-    if pages:
+    pages = stats.get("newsarchive/pages/failed", 0) - stats.get("newsarchive/pages/gone", 0)
+    if pages > 0:
         # a listing that fails on every run loses its posts as the mirror drops them: never an exit 0
         return EX_FAILED, (f"{pages} page(s) of the mirror could not be read, their posts not looked for "
                            f"(last: {stats.get('newsarchive/pages/failure', '?')})")

@@ -161,6 +161,8 @@ class MirrorSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"newsarchive/{what}/failed")
         if what == "pages":         # (the crawl's last line names one, with why)
             self.crawler.stats.set_value("newsarchive/pages/failure", f"{url}: {reason}")
+            if permanent:           # (gone for good, 404/410: the mirror's state, said, not a failed run)
+                self.crawler.stats.inc_value("newsarchive/pages/gone")
         self.crawler.signals.send_catch_log(
             signal=na_signals.article_failed, url=url, info_code=info_code, reason=reason,
             permanent=permanent, origin=origin)
