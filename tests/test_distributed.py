@@ -29,6 +29,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _redis_server(port: int, folder: Path) -> subprocess.Popen:
+    """A redis-server of our own on 127.0.0.1, answering."""
+    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                             "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            assert time.time() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
     """The Redis .ci/run started (NEWSARCHIVE_TEST_REDIS), else one of our own on a free port."""
@@ -38,17 +52,7 @@ def redis_url(tmp_path_factory):
     if not REDIS_SERVER:
         pytest.skip("redis-server is not installed (Debian package 'redis-server'): distributed tests not run")
     port = _free_port()
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.time() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+    proc = _redis_server(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
@@ -195,18 +199,8 @@ def test_redis_lost_mid_crawl_ends_the_crawl_with_69(tmp_path):
     """Redis stops answering mid-crawl: the crawl ends, exit 69, one line naming Redis — not a crawl that
     never ends (an error every 5 s) and then says it finished."""
     port = _free_port()
-    server_proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                    "--appendonly", "no", "--dir", str(tmp_path)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server_proc = _redis_server(port, tmp_path)
     try:
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.time() < deadline, "redis-server did not start"
-                time.sleep(0.05)
         posts = synthetic_posts(40, seed=44, media=["南方日报"])
         out = tmp_path / "archive"
         with MockServer(build_site(posts, tmp_path / "m"), delay=0.1) as server:

@@ -20,14 +20,14 @@ from helpers import run_cli
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def webhook():
+def _hook(status: int) -> HTTPServer:
+    """A webhook receiver on loopback that answers ``status``; ``.calls``: the JSON documents it got."""
     calls: list[dict] = []
 
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self):
             calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
+            self.send_response(status)
             self.end_headers()
 
         def log_message(self, *args):
@@ -35,10 +35,30 @@ def webhook():
 
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.calls = calls
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.calls = calls  # type: ignore[attr-defined]
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture
+def webhook():
+    server = _hook(204)
     yield server
     server.shutdown()
+
+
+def _mirror(tmp_path, posts: int, seed: int):
+    """``(mirror folder, archive folder)``: a mirror of ``posts`` posts of one source."""
+    made = synthetic_posts(posts, seed=seed, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
+    return build_site(made, tmp_path / "m"), tmp_path / "archive"
+
+
+def _crawled_ago(out, age: dt.timedelta) -> None:
+    """Every crawl of the archive as if it had finished ``age`` ago."""
+    db = sqlite3.connect(out / "archive.sqlite3")
+    db.execute("UPDATE crawls SET finished = ?", ((dt.datetime.now(BEIJING) - age).isoformat(timespec="seconds"),))
+    db.commit()
+    db.close()
 
 
 def test_a_changed_mirror_fails_the_posts_found_monitor_and_calls_the_webhook(tmp_path, webhook):
@@ -64,16 +84,10 @@ def test_a_changed_mirror_fails_the_posts_found_monitor_and_calls_the_webhook(tm
 
 
 def test_the_retention_alarm_sounds_when_the_last_good_crawl_is_older_than_half_the_window(tmp_path, webhook):
-    posts = synthetic_posts(5, seed=3, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
-    folder = build_site(posts, tmp_path / "m")
-    out = tmp_path / "archive"
+    folder, out = _mirror(tmp_path, 5, seed=3)
     with MockServer(folder) as server:
         assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
-    db = sqlite3.connect(out / "archive.sqlite3")
-    two_days_ago = (dt.datetime.now(BEIJING) - dt.timedelta(days=2)).isoformat(timespec="seconds")
-    db.execute("UPDATE crawls SET finished = ?", (two_days_ago,))
-    db.commit()
-    db.close()
+    _crawled_ago(out, dt.timedelta(days=2))
     # the mirror is gone: this crawl fails too, and the alarm says how long is left
     failed = run_cli("crawl", "--site", "http://127.0.0.1:9/", "--output", out,
                      "-s", f"NEWSARCHIVE_MONITOR_WEBHOOK={webhook.url}", "-s", "RETRY_TIMES=0")
@@ -98,16 +112,10 @@ def test_crawls_of_a_maintenance_page_never_count_as_good_crawls(tmp_path):
     """A mirror in maintenance answers 200 and yields no post: each such crawl fails the Listings monitor
     (from the sixth on they passed: the zeros had become the baseline), and none is the last good crawl
     the retention alarm counts from (it stayed silent, `stats` said 72 h left)."""
-    posts = synthetic_posts(6, seed=4, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
-    folder = build_site(posts, tmp_path / "m")
-    out = tmp_path / "archive"
+    folder, out = _mirror(tmp_path, 6, seed=4)
     with MockServer(folder) as server:
         assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
-        db = sqlite3.connect(out / "archive.sqlite3")
-        forty_hours_ago = (dt.datetime.now(BEIJING) - dt.timedelta(hours=40)).isoformat(timespec="seconds")
-        db.execute("UPDATE crawls SET finished = ?", (forty_hours_ago,))
-        db.commit()
-        db.close()
+        _crawled_ago(out, dt.timedelta(hours=40))
         _maintenance(folder)
         for run in range(6):
             result = run_cli("crawl", "--site", server.url, "--output", out, server=server)
@@ -123,27 +131,15 @@ def test_crawls_of_a_maintenance_page_never_count_as_good_crawls(tmp_path):
 
 def test_an_alert_that_cannot_be_sent_is_said(tmp_path):
     """A webhook that answers 500: the crawl says the alert was not sent (it said nothing, even at DEBUG)."""
-    class Refuse(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(500)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    hook = HTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    posts = synthetic_posts(4, seed=5, media=["南方日报"], start=dt.datetime(2026, 9, 1, tzinfo=BEIJING))
-    folder = build_site(posts, tmp_path / "m")
-    out = tmp_path / "archive"
+    hook = _hook(500)
+    folder, out = _mirror(tmp_path, 4, seed=5)
     stats_file = tmp_path / "stats.json"
     try:
         with MockServer(folder) as server:
             assert run_cli("crawl", "--site", server.url, "--output", out, server=server).returncode == 0
             _maintenance(folder)
             result = run_cli("crawl", "--site", server.url, "--output", out, "--stats-file", stats_file,
-                             "-s", f"NEWSARCHIVE_MONITOR_WEBHOOK=http://127.0.0.1:{hook.server_address[1]}/hook",
+                             "-s", f"NEWSARCHIVE_MONITOR_WEBHOOK={hook.url}",
                              server=server)
     finally:
         hook.shutdown()
