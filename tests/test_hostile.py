@@ -247,7 +247,8 @@ def test_the_parsers_refuse_what_they_would_take_time_squared_for():
         parse_post_page(page, "http://127.0.0.1/x/2021/12/24/NW202112242225123833.html")
     with pytest.raises(htmlparse.TooManyAttributes):
         htmlparse.fragment(tag)
-    for odd in ("<p " + " a" * 40_000 + ">x</p>", "<p " + " ".join(f'a{i}=">"' for i in range(40_000)) + ">x</p>"):
+    for odd in ("<p " + " a" * 40_000 + ">x</p>", "<p " + " ".join(f'a{i}=">"' for i in range(40_000)) + ">x</p>",
+                "<p a0" + "".join(f"/a{i}" for i in range(1, 40_000)) + ">x</p>"):
         with pytest.raises(htmlparse.TooManyAttributes):      # no values; values that hold ">"
             htmlparse.document(f"<html><body>{odd}</body></html>")
     assert htmlparse.fragment('<p a="1" b="2">x</p>').text_content() == "x"
@@ -265,6 +266,7 @@ def test_the_linear_forms_of_the_page_patterns_read_what_they_read():
     assert quick_share_link(page) == share
     assert clean_title("前后\u3000\u3000" * 10_000 + "x") == "前后\u3000\u3000" * 10_000 + "x"
     assert clean_title("前后空白\u3000 与\t\u3000尾") == "前后空白 与 尾"
+    assert clean_title("<" * 100_000 + "a" + ">a" * 100_000).strip("a") == ""      # tags nested in tags: gone
     links = "[返回南方日报新闻](//finews.withounder.com/category/nanfangribao.html)" + " " * 200_000 + \
         "｜[返回首页](//finews.withounder.com/)"
     article, source = render_body("<p>正文</p>\n\n" + links, "../", "c.html")

@@ -34,8 +34,8 @@ def parse_date(value: object, now: dt.datetime | None = None) -> dt.datetime | N
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        seconds = value / 1000 if abs(value) >= 1e11 else value
-        try:
+        try:    # (a 401-digit integer cannot even be divided into a float: OverflowError)
+            seconds = value / 1000 if abs(value) >= 1e11 else value
             parsed = dt.datetime.fromtimestamp(seconds, BEIJING)
         except (OverflowError, OSError, ValueError):
             return None

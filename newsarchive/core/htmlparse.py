@@ -27,7 +27,7 @@ class TooManyAttributes(TooDeep):
 MAX_ATTRIBUTES = 1000
 # a start tag's attributes as an HTML tokenizer reads them: names with or without values, values quoted
 # (any ">" or "<" inside) or not; nothing follows the repetition, so it never backtracks
-_ATTRIBUTE = r"""\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""
+_ATTRIBUTE = r"""[\s/]+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""   # ("/" parts them too)
 _TOO_MANY = re.compile(rf"<[A-Za-z][^\s/>]*(?:{_ATTRIBUTE}){{{MAX_ATTRIBUTES + 1}}}")
 
 

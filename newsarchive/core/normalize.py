@@ -10,7 +10,7 @@ import datetime as dt
 from newsarchive.core import reasons as R
 from newsarchive.core.dates import date_from_infocode, parse_date
 from newsarchive.core.extract import read_post_page
-from newsarchive.core.htmlclean import BodyError, clean_title, normalize_body
+from newsarchive.core.htmlclean import BodyError, check_parse_cost, clean_title, normalize_body
 from newsarchive.core.infocode import InvalidInfoCode, normalize_infocode
 from newsarchive.core.items import ArticleItem
 from newsarchive.core.post import Post
@@ -92,7 +92,12 @@ def article_from_share(article, info_code: str, share_url: str, url: str, origin
 
 def apply_share(item: ArticleItem, article) -> ArticleItem:
     """Prefer the share host's original over the mirror's copy: body always, title and date when
-    usable; the mirror's category, tags and links stay (they are what the mirror links to)."""
+    usable; the mirror's category, tags and links stay (they are what the mirror links to). A share text
+    too costly to read (``check_parse_cost``) is not taken: the mirror's body is kept (as with no share)."""
+    try:
+        check_parse_cost(article.text)
+    except BodyError:
+        return item
     title = clean_title(article.title) if isinstance(article.title, str) else ""
     if title:
         item.title = title

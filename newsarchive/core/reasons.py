@@ -21,6 +21,7 @@ WRITE_ERROR = "write_error"      # the disk refused the file
 BAD_INFOCODE, BAD_TITLE, BAD_DATE, BAD_BODY, NO_CATEGORY = (
     "bad_infocode", "bad_title", "bad_date", "bad_body", "no_category")
 TRUNCATED_PARSE = "truncated_parse"   # the HTML parser gave up part of the page (nesting too deep)
+UNREADABLE = "unreadable"        # reading the article raised what no check foresaw (tried again next run)
 
 # notes: the post was made, with a repair worth knowing (stats newsarchive/normalize/<code>)
 EMPTY_TITLE = "empty_title"

@@ -20,6 +20,7 @@ from newsarchive.core import reasons as R
 from newsarchive.core.dates import BEIJING, format_date
 from newsarchive.core.extract import ExtractError, NestingTooDeep, SiteMap
 from newsarchive.core.items import ArticleItem
+from newsarchive.core.mdsafe import one_line
 from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
 from newsarchive.core.post import DEFAULT_SITE_BASE, Post, render_post
 from newsarchive.store.files import ArchiveWriter, sha256_text
@@ -90,6 +91,18 @@ def prepare(item: ArticleItem, site_base: str = DEFAULT_SITE_BASE, sitemap: Site
     return Prepared(post, render_post(post, site_base), item)
 
 
+def _prepare_or_post_error(item: ArticleItem, site_base: str, sitemap: SiteMap | None,
+                           now: dt.datetime | None) -> Prepared:
+    """``prepare``, where anything its reading of one article raises is that article's failure (a
+    ``PostError``): one page no check foresaw (a 401-digit integer for a date) never stops the writer."""
+    try:
+        return prepare(item, site_base, sitemap, now)
+    except PostError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one article's failure, counted and recorded, never the archive's
+        raise PostError(R.UNREADABLE, f"could not be read: {type(exc).__name__}: {one_line(exc, 200)}") from None
+
+
 class Archivist:
     """The store's one way in: articles, WARC records, failures, ignored pages, crawl records.
     Runs wherever the archive is written (the crawl process, its writer process, collect, rebuild)."""
@@ -134,11 +147,12 @@ class Archivist:
         if self.broken:
             return Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, message=self.broken, fatal=True)
         try:
-            prepared = prepare(item, self.site_base, self.sitemap, now)
+            prepared = _prepare_or_post_error(item, self.site_base, self.sitemap, now)
         except PostError as exc:
             self.capture_all(records, item, item.info_code)
-            if exc.reason in (R.NOT_A_POST, R.TRUNCATED_PARSE):
-                self.catalog.record_failure(item.source_url, item.info_code or None, str(exc), True)
+            if exc.reason in (R.NOT_A_POST, R.TRUNCATED_PARSE, R.UNREADABLE):
+                self.catalog.record_failure(item.source_url, item.info_code or None, str(exc),
+                                            exc.reason != R.UNREADABLE)
             elif exc.reason == R.NO_INFOCODE and item.page:
                 self.catalog.record_ignored(item.page, R.NO_INFOCODE)
             return Outcome("dropped", item.info_code, reason=exc.reason, message=str(exc))
