@@ -233,3 +233,21 @@ def test_a_tree_import_follows_no_link(crawled, tmp_path):
     result = run_cli("import", source, "--output", out, timeout=60)
     assert result.returncode == 1 and "a link" in result.stdout + result.stderr, result.stdout + result.stderr
     assert [p.name for p in (out / "_posts").glob("*.md")] == [posts[0].name]
+
+
+@pytest.mark.skipif(not GIT, reason="git is not installed: the history import was not run")
+def test_a_file_name_that_is_no_utf8_is_one_failure_not_the_import(crawled, tmp_path):
+    """git keeps names as bytes: one that is no UTF-8 stopped the whole import (exit 70), every time."""
+    import os
+
+    post = sorted((crawled / "_posts").glob("*.md"))[0]
+    repo = tmp_path / "finews"
+    (repo / "_posts").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    shutil.copy(post, repo / "_posts")
+    (repo / "_posts" / os.fsdecode(b"bad\xff.md")).write_text("x", "utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "posts")
+    result = run_cli("import", repo, "--output", tmp_path / "archive")
+    assert result.returncode == 1 and "new 1" in result.stdout and "failed 1" in result.stdout, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

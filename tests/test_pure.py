@@ -270,3 +270,16 @@ def test_an_infocode_names_a_plausible_date_or_none():
     assert date_from_infocode("NW202112242225123833") == dt.datetime(2021, 12, 24, tzinfo=BEIJING)
     assert date_from_infocode("NW000101011111111111") is None         # year 1: no file "1-01-01 00-NW….md"
     assert date_from_infocode("NW209901011111111111") is None         # far in the future
+
+
+def test_a_feed_gives_at_most_the_page_limit_of_links():
+    """As a listing does: the rest counted, not followed (a 500-entry feed gave 500 requests at a limit of 100)."""
+    from newsarchive.core.extract import SiteMap, feed_links
+
+    entries = "".join(f'<entry><link href="https://finews.withounder.com/nanfangribao/2021/12/24/'
+                      f'NW2021122422251{i:05d}.html"/></entry>' for i in range(500))
+    feed = f'<feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'.encode()
+    site = SiteMap("https://finews.withounder.com/")
+    links = feed_links(feed, site, limit=100)
+    assert len(links.posts) == 100 and links.over_limit == 400
+    assert len(feed_links(feed, site).posts) == 500

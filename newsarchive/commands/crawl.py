@@ -72,6 +72,8 @@ def crawl_status(stats: dict, site: str, redis: bool = False, categories: list[s
                            "the next run goes on from there")
     if reason == "mirror_unreachable":
         return EX_FAILED, unread
+    if stats.get("newsarchive/redis/lost"):      # (also when it went at the crawl's very end)
+        return EX_UNAVAILABLE, f"{REASON_TEXT['redis_unreachable']}: {stats['newsarchive/redis/lost']}"
     status = EXIT_FOR_REASON.get(reason, EX_FAILED)
     if status:
         why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or \

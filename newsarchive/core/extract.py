@@ -372,8 +372,9 @@ def page_links(text: str, url: str, site: SiteMap, limit: int = 0) -> Links:
     return links
 
 
-def feed_links(data: bytes, site: SiteMap) -> Links:
-    """Post links of an Atom ``feed.xml`` (entries' alternate links)."""
+def feed_links(data: bytes, site: SiteMap, limit: int = 0) -> Links:
+    """Post links of an Atom ``feed.xml`` (entries' alternate links); at most ``limit`` (0: no limit),
+    the rest counted in ``over_limit``, as ``page_links`` does."""
     parser = lxml.etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
     links = Links()
     try:
@@ -388,5 +389,8 @@ def feed_links(data: bytes, site: SiteMap) -> Links:
             continue
         found = site.classify(href)
         if found and found[0] == "post":
-            links.posts.append(found[1])
+            if limit and len(links.posts) >= limit:
+                links.over_limit += 1
+            else:
+                links.posts.append(found[1])
     return links

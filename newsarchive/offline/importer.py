@@ -123,7 +123,7 @@ def git_versions(repo: str | Path) -> Iterator[Version]:
     while i < len(fields):
         field = fields[i].lstrip("\n")
         if field.startswith("\x01"):
-            commit, stamp = field[1:].split()[:2]
+            commit, _, stamp = field[1:].partition(" ")      # (a commit with no usable time: an empty %ct)
             # a commit time in the future (a wrong clock, or a forged one) would win over every later version;
             # one past any calendar (forged) is no time either
             try:
@@ -151,7 +151,7 @@ def git_versions(repo: str | Path) -> Iterator[Version]:
     assert cat.stdin is not None and cat.stdout is not None
     try:
         for commit, path, when in wanted:
-            cat.stdin.write(f"{commit}:{path}\n".encode())
+            cat.stdin.write(f"{commit}:{path}\n".encode("utf-8", "surrogateescape"))  # (names git keeps as bytes)
             cat.stdin.flush()
             header = cat.stdout.readline().split()
             if len(header) < 3:             # "<name> missing": nothing follows

@@ -306,7 +306,7 @@ class MirrorSpider(scrapy.Spider):
             yield from ([] if cut is True else [cut])
             return
         self.crawler.stats.inc_value("newsarchive/pages/feed")
-        yield from self._follow_links(feed_links(response.body, self.sitemap), response)
+        yield from self._follow_links(feed_links(response.body, self.sitemap, self.max_links), response)
 
     def parse_listing(self, response):
         if cut := self._cut_short(response):

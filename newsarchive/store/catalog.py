@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS revisions (
     replaced   TEXT NOT NULL,
     text       TEXT NOT NULL
 );
+-- (a post's revisions looked up by its code: a scan of every revision was 80 ms at 100,000 of them)
+CREATE INDEX IF NOT EXISTS revisions_code ON revisions (info_code, sha256);
 CREATE TABLE IF NOT EXISTS ignored_pages (
     page   TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
