@@ -283,3 +283,11 @@ def test_a_feed_gives_at_most_the_page_limit_of_links():
     links = feed_links(feed, site, limit=100)
     assert len(links.posts) == 100 and links.over_limit == 400
     assert len(feed_links(feed, site).posts) == 500
+
+
+def test_front_matter_tags_and_categories_that_yaml_reads_as_no_string_are_their_words():
+    from newsarchive.core.jekyllpost import page_path
+
+    for value, words in ((31, "31"), (float("inf"), "inf"), (45000, "45000"), ("a b", "a/b"), (["x", 1], "x/1")):
+        assert page_path({"categories": value, "date": "2021-12-24 11:18:57 +0800"},
+                         "2021-12-24-NW202112242225123833.md") == f"/{words}/2021/12/24/NW202112242225123833.html"

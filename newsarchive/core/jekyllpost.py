@@ -102,8 +102,7 @@ def render_body(body: str) -> str:
 
 def page(meta: dict, body: str) -> str:
     """The post page of the mirror's layout (the part the reader reads)."""
-    tags = meta.get("tags") or []
-    tags = tags.split() if isinstance(tags, str) else [str(t) for t in tags]
+    tags = _words(meta.get("tags"))
     date = shown_date(meta.get("date")) if meta.get("date") is not None else ""
     tag_html = "".join(f"<em>{html.escape(t)}</em>" for t in tags)
     return ('<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><div class="wrapper"><section>'
@@ -112,13 +111,22 @@ def page(meta: dict, body: str) -> str:
             f"<small>tags: {tag_html}</small></section></div></body></html>")
 
 
+def _words(value) -> list[str]:
+    """A front matter's tags or categories as Jekyll takes them: a list, or a string's words — also what
+    YAML read as no string (``.inf``, ``0x1F``, ``12:30:00``, a date): its text (it was "not iterable")."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None]
+    return str(value).split()
+
+
 def page_path(meta: dict, filename: str) -> str:
     """Where the mirror publishes the post: ``/<categories>/YYYY/MM/DD/<slug>.html``."""
     m = _NAME.match(filename)
     # (the mirror's writer, given an empty date, named a post "-<id>.md": the id is still its name)
     slug = (m.group(4) if m else filename.rsplit(".", 1)[0]).lstrip("-") or "post"
-    cats = meta.get("categories") or meta.get("category") or ""
-    cats = cats.split() if isinstance(cats, str) else [str(c) for c in cats]
+    cats = _words(meta.get("categories") or meta.get("category"))
     day = shown_date(meta.get("date"))[:10] if meta.get("date") else ""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
         day = f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m and m.group(1) else "1970-01-01"
