@@ -29,7 +29,7 @@ def cmd_verify(args) -> int:
         raise CommandError(f"no archive in {folder}")        # (an empty folder is no archive to call whole)
     lock = locked(args, "verify") if args.repair else None
     try:
-        findings = verify(folder)
+        findings = verify(folder, holding=lock is not None)
         for f in findings:
             print(f)
         if not args.repair:
@@ -48,6 +48,6 @@ def cmd_verify(args) -> int:
         print(f"repaired: {line}")
     for f in report.unrepaired:
         print(f"not repaired: {f}", file=sys.stderr)
-    left = verify(folder)
+    left = verify(folder, holding=True)
     print(f"verify --repair: {len(report.repaired)} repair(s), {len(left)} problem(s) left")
     return EX_FAILED if left or report.unrepaired else EX_OK

@@ -75,7 +75,9 @@ def _post_files(folder: Path) -> Iterator[tuple[str, Path]]:
                 yield location, p
 
 
-def verify(folder: str | Path) -> list[Finding]:
+def verify(folder: str | Path, holding: bool = False) -> list[Finding]:
+    """What is wrong with the archive in ``folder`` (``holding``: the caller holds its lock — no crawl
+    writes meanwhile)."""
     folder = Path(folder)
     findings: list[Finding] = []
     problem = catalog_problem(folder)
@@ -106,7 +108,7 @@ def verify(folder: str | Path) -> list[Finding]:
         # its, not an extra one (verify takes no lock: a long-lived `schedule` holds it between runs)
         from newsarchive.store.lock import LOCK_NAME, WRITE_LOCK_NAME, ArchiveLock
 
-        busy = any(ArchiveLock(folder, name=n).busy() for n in (LOCK_NAME, WRITE_LOCK_NAME))
+        busy = not holding and any(ArchiveLock(folder, name=n).busy() for n in (LOCK_NAME, WRITE_LOCK_NAME))
         young = time.time() - 60
         for location, path in _post_files(folder):
             if busy and _mtime(path) > young:
@@ -255,7 +257,7 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
                                (f", and the digests of {digests} captures (revisits)" if digests else ""))
         # the new catalog is the files as they are: what else is wrong is found against it, and a
         # captured post that has no file any more is missing
-        findings = [f for f in verify(folder) if f.kind != "catalog"]
+        findings = [f for f in verify(folder, holding=True) if f.kind != "catalog"]
         catalog = Catalog(folder, readonly=True)
         try:
             known = catalog.known_codes()
