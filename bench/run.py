@@ -135,10 +135,12 @@ class Server:
 def measure(cmd: list[str], env: dict, stats_file: Path | None = None, cwd: Path = ROOT) -> dict:
     """Wall time, CPU (user+sys) and peak RSS of a child process, and its Scrapy stats."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read()
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:   # (a pipe unread would fill)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=errors, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        errors.seek(0)
+        err = errors.read()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, None):
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")

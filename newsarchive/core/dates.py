@@ -75,10 +75,13 @@ def date_from_infocode(code: str) -> dt.datetime | None:
     m = re.match(r"[A-Z]{2}([0-9]{4})([0-9]{2})([0-9]{2})", code or "")
     if not m:
         return None
-    try:   # (as plausible as any date: ``NW0001…`` named year 1, and a file ``1-01-01 00-NW….md``)
-        return _plausible(dt.datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=BEIJING), None)
+    try:
+        when = dt.datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=BEIJING)
     except ValueError:
         return None
+    # not before the earliest plausible date (``NW0001…`` named year 1: a file ``1-01-01 00-NW….md``); a
+    # date ahead of the clock stays (a post kept with the date its code names, never dropped for it)
+    return when if when >= EARLIEST else None
 
 
 def format_date(value: dt.datetime) -> str:
