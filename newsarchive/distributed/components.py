@@ -108,15 +108,8 @@ class IdleClose:
         return ext
 
     def spider_idle(self, spider=None):
-        from redis.exceptions import RedisError
-
-        scheduler = self.crawler.engine.scheduler
-        if getattr(scheduler, "lost", ""):
-            return              # Redis is gone: the crawl is closing (redis_unreachable)
-        try:
-            self._keep_open(scheduler)
-        except RedisError as exc:
-            scheduler.redis_lost(exc)
+        scheduler = self.crawler.engine.scheduler      # (Redis gone: the crawl is closing, redis_unreachable)
+        scheduler._redis(self._keep_open, scheduler)
 
     def _keep_open(self, scheduler) -> None:
         scheduler.drop_own_pending()

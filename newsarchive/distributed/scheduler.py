@@ -94,7 +94,6 @@ class Scheduler(RedisScheduler):
         prefix = f"{self.keys['workers']}:"
         return {k.decode()[len(prefix):] for k in self.server.scan_iter(match=prefix + "*", count=500)}
 
-    # -- queue --------------------------------------------------------------------------------
     # -- Redis gone ------------------------------------------------------------------------------
     lost = ""
 
@@ -107,30 +106,25 @@ class Scheduler(RedisScheduler):
             self.stats.set_value("newsarchive/redis/lost", self.lost)
             close_crawl(self.crawler, "redis_unreachable")
 
-    def enqueue_request(self, request):
+    def _redis(self, call, *args, default=None):
+        """``call(*args)``, or ``default`` once Redis is gone (the loss said once, by ``redis_lost``)."""
+        if self.lost:
+            return default
         try:
-            return self._enqueue_request(request)
+            return call(*args)
         except RedisError as exc:
             self.redis_lost(exc)
-            return False
+            return default
+
+    # -- queue --------------------------------------------------------------------------------
+    def enqueue_request(self, request):
+        return self._redis(self._enqueue_request, request, default=False)
 
     def next_request(self):
-        if self.lost:
-            return None
-        try:
-            return self._next_request()
-        except RedisError as exc:
-            self.redis_lost(exc)
-            return None
+        return self._redis(self._next_request)
 
     def has_pending_requests(self):
-        if self.lost:
-            return False
-        try:
-            return len(self) > 0
-        except RedisError as exc:
-            self.redis_lost(exc)
-            return False
+        return self._redis(lambda: len(self) > 0, default=False)
 
     def _enqueue_request(self, request):
         fp = self.df.request_fingerprint(request)
@@ -172,17 +166,11 @@ class Scheduler(RedisScheduler):
             self._maybe_done(fp)
 
     def item_handled(self, item, **kwargs) -> None:
-        try:
-            self.handled(item)
-        except RedisError as exc:
-            self.redis_lost(exc)
+        self._redis(self.handled, item)
 
     def callback_ended(self, fp: str) -> None:
         self.outputs.setdefault(fp, [0, False])[1] = True
-        try:
-            self._maybe_done(fp)
-        except RedisError as exc:
-            self.redis_lost(exc)
+        self._redis(self._maybe_done, fp)
 
     def _maybe_done(self, fp: str) -> None:
         left, ended = self.outputs[fp]
@@ -223,12 +211,8 @@ class Scheduler(RedisScheduler):
                 self.server.hdel(self.keys["pending"], fp)
 
     def close(self, reason):
-        if self.lost:
-            return          # (nothing to tidy in a Redis that does not answer; the next crawl recovers)
-        try:
-            self._close(reason)
-        except RedisError as exc:
-            self.redis_lost(exc)
+        # (nothing to tidy in a Redis that does not answer; the next crawl recovers)
+        self._redis(self._close, reason)
 
     def _close(self, reason):
         self.server.delete(f"{self.keys['workers']}:{self.worker_id}")
