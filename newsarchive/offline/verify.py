@@ -33,6 +33,7 @@ from newsarchive.store.warc import (
     INDEX_NAME,
     OPEN_SUFFIX,
     WARC_DIR,
+    holds_captures,
     index_entries,
     index_entry,
     iter_captures,
@@ -146,7 +147,7 @@ def verify(folder: str | Path, holding: bool = False) -> list[Finding]:
             findings.append(Finding("bad_index", str(warc_dir / INDEX_NAME),
                                     f"{wrong} line(s) that name no readable record"))
     if not problem and (folder / Catalog.FILENAME).exists() and not any(f.kind == "missing_warc" for f in findings) \
-            and not (warc_dir.is_dir() and (warc_files(warc_dir) or any(warc_dir.glob(f"*.warc.gz{OPEN_SUFFIX}")))):
+            and not holds_captures(warc_dir):
         catalog = Catalog(folder, readonly=True)
         try:
             digests = catalog.digest_count()

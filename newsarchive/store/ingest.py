@@ -24,7 +24,7 @@ from newsarchive.core.mdsafe import one_line
 from newsarchive.core.normalize import PostError, article_from_raw_page, build_post
 from newsarchive.core.post import DEFAULT_SITE_BASE, Post, render_post
 from newsarchive.store.files import ArchiveWriter, sha256_text
-from newsarchive.store.warc import OPEN_SUFFIX, WARC_DIR, WarcArchive, WarcRecord, salvage, warc_files
+from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, holds_captures, salvage
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +124,7 @@ class Archivist:
         self.catalog.search = search    # off: posts are written unindexed (search --reindex indexes them)
         warc_dir = self.folder / WARC_DIR
         self.salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
-        # (a file another writer still has open — --jobs, Redis workers — holds captures too)
-        if warc and not (warc_dir.is_dir() and (warc_files(warc_dir) or any(warc_dir.glob(f"*.warc.gz{OPEN_SUFFIX}")))) \
-                and self.catalog.digest_count():
+        if warc and not holds_captures(warc_dir) and self.catalog.digest_count():
             # the captures were removed: no revisit may refer to them (nothing could follow it)
             logger.warning("the WARC captures the catalog names are gone: the next captures are whole records")
             self.catalog.reset_digests([])

@@ -504,6 +504,12 @@ def warc_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.warc.gz") if not p.is_symlink())
 
 
+def holds_captures(folder: Path) -> bool:
+    """Whether a WARC folder holds any capture file: finished, or open (a writer — this run's other
+    ``--jobs``, a Redis worker — or one a killed run left to salvage)."""
+    return folder.is_dir() and bool(warc_files(folder) or any(folder.glob(f"*.warc.gz{OPEN_SUFFIX}")))
+
+
 class BadRecord(ValueError):
     """A record that cannot be replayed; the message says which and why, in one line."""
 
