@@ -76,8 +76,7 @@ def crawl_status(stats: dict, site: str, redis: bool = False, categories: list[s
         return EX_UNAVAILABLE, f"{REASON_TEXT['redis_unreachable']}: {stats['newsarchive/redis/lost']}"
     status = EXIT_FOR_REASON.get(reason, EX_FAILED)
     if status:
-        why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or \
-            stats.get("newsarchive/redis/lost") or ""
+        why = stats.get("newsarchive/archive/unwritable") or stats.get("newsarchive/archive/unusable") or ""
         return status, f"{REASON_TEXT.get(reason, f'the crawl ended with {reason}')}{': ' + why if why else ''}"
     if reason == "shutdown":
         return EX_OK, ""        # stopped by SIGTERM/SIGINT: what was in hand is written, the rest waits
@@ -90,11 +89,10 @@ def crawl_status(stats: dict, site: str, redis: bool = False, categories: list[s
         return EX_FAILED, f"{failed} post(s) could not be archived (newsarchive stats lists them)"
     if stats.get("newsarchive/monitors/failed"):
         return EX_FAILED, f"a monitor failed: {stats.get('newsarchive/monitors/failures')}"
-    pages = stats.get("newsarchive/pages/failed", 0) - stats.get("newsarchive/pages/gone", 0)
-    if pages > 0:
-        # a listing that fails on every run loses its posts as the mirror drops them: never an exit 0
-        return EX_FAILED, (f"{pages} page(s) of the mirror could not be read, their posts not looked for "
-                           f"(last: {stats.get('newsarchive/pages/failure', '?')})")
+    from newsarchive.crawl.extensions import unread_pages
+
+    if unread := unread_pages(stats):  # (a listing failing every run loses its posts: never an exit 0)
+        return EX_FAILED, unread
     return EX_OK, ""
 
 

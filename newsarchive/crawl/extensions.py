@@ -25,6 +25,16 @@ def summary(stats: dict) -> str:
             + (f", pages failed {get('pages/failed')}" if get("pages/failed") else ""))
 
 
+def unread_pages(stats: dict) -> str:
+    """What the pages of the mirror that failed this crawl cost, in one line ("" when none did); a page
+    gone for good (404/410) is the mirror's state, not counted."""
+    failed = stats.get("newsarchive/pages/failed", 0) - stats.get("newsarchive/pages/gone", 0)
+    if failed <= 0:
+        return ""
+    return (f"{failed} page(s) of the mirror could not be read, their posts not looked for "
+            f"(last: {stats.get('newsarchive/pages/failure', '?')})")
+
+
 class StatsCollector(MemoryStatsCollector):
     """Scrapy's MemoryStatsCollector (``STATS_CLASS``) without the hook Scrapy 2.13+ runs on every
     attribute read of the collector to warn about a ``spider`` argument (~2% of a crawl's CPU,

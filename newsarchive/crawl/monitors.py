@@ -14,6 +14,7 @@ from spidermon.contrib.scrapy.monitors import ErrorCountMonitor, FinishReasonMon
 from spidermon.core.actions import Action
 
 from newsarchive.core.dates import parse_duration
+from newsarchive.crawl.extensions import unread_pages
 
 logger = logging.getLogger("newsarchive.monitors")
 
@@ -59,15 +60,12 @@ class PostsFoundMonitor(_ArchiveMonitor):
         self.assertGreaterEqual(found, max(1, usual / 10), msg=(
             f"the listings yielded {found} posts, the last successful crawls {usual:.0f} (median): {why}"))
 
-
     @monitors.name("every page of the mirror could be read")
     def test_pages_are_read(self):
         # (a listing that fails on every run loses its posts as the mirror drops them: alerted, not only
         # an exit status; a page gone for good, 404/410, is the mirror's state)
-        failed = self.stats.get("newsarchive/pages/failed", 0) - self.stats.get("newsarchive/pages/gone", 0)
-        self.assertLessEqual(failed, 0, msg=(
-            f"{failed} page(s) of the mirror could not be read, their posts not looked for "
-            f"(last: {self.stats.get('newsarchive/pages/failure', '?')})"))
+        unread = unread_pages(self.stats)
+        self.assertFalse(unread, msg=unread)
 
 
 @monitors.name("Extraction")
