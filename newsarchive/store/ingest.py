@@ -75,7 +75,18 @@ class Outcome:
 
 def prepare(item: ArticleItem, site_base: str = DEFAULT_SITE_BASE, sitemap: SiteMap | None = None,
             now: dt.datetime | None = None) -> Prepared:
-    """Read (if shipped unread), normalise and render one article; raises PostError with a reason."""
+    """Read (if shipped unread), normalise and render one article; raises PostError with a reason —
+    also for what no check foresaw (a 401-digit integer for a date): one article's failure, never the
+    writer's."""
+    try:
+        return _prepare(item, site_base, sitemap, now)
+    except PostError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one article's failure, counted and recorded, never the archive's
+        raise PostError(R.UNREADABLE, f"could not be read: {type(exc).__name__}: {one_line(exc, 200)}") from None
+
+
+def _prepare(item: ArticleItem, site_base: str, sitemap: SiteMap | None, now: dt.datetime | None) -> Prepared:
     notes: list[R.Note] = []
     if item.raw_page:
         try:
@@ -89,18 +100,6 @@ def prepare(item: ArticleItem, site_base: str = DEFAULT_SITE_BASE, sitemap: Site
     post = build_post(item, now=now)
     post.notes[:0] = notes
     return Prepared(post, render_post(post, site_base), item)
-
-
-def _prepare_or_post_error(item: ArticleItem, site_base: str, sitemap: SiteMap | None,
-                           now: dt.datetime | None) -> Prepared:
-    """``prepare``, where anything its reading of one article raises is that article's failure (a
-    ``PostError``): one page no check foresaw (a 401-digit integer for a date) never stops the writer."""
-    try:
-        return prepare(item, site_base, sitemap, now)
-    except PostError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one article's failure, counted and recorded, never the archive's
-        raise PostError(R.UNREADABLE, f"could not be read: {type(exc).__name__}: {one_line(exc, 200)}") from None
 
 
 class Archivist:
@@ -145,7 +144,7 @@ class Archivist:
         if self.broken:
             return Outcome("dropped", item.info_code, reason=R.WRITE_ERROR, message=self.broken, fatal=True)
         try:
-            prepared = _prepare_or_post_error(item, self.site_base, self.sitemap, now)
+            prepared = prepare(item, self.site_base, self.sitemap, now)
         except PostError as exc:
             self.capture_all(records, item, item.info_code)
             if exc.reason in (R.NOT_A_POST, R.TRUNCATED_PARSE, R.UNREADABLE):
