@@ -343,3 +343,30 @@ def test_a_group_the_archive_broke_in_is_answered_as_not_archived(tmp_path, monk
     assert all(a.outcome.dropped and a.outcome.reason == R.WRITE_ERROR for a in answers), answers
     catalog = Catalog(tmp_path / "a", readonly=True)
     assert all((tmp_path / "a" / r["location"] / r["path"]).exists() for r in catalog.iter_posts())
+
+
+def test_the_surt_made_for_a_plain_url_is_surts_own_on_every_form():
+    """``surt_key`` makes the SURT of a plain URL itself and sends every other to surt: the two agree
+    on every combination of the forms below (case, www, default and odd ports, addresses, dot and empty
+    segments, trailing slashes, session ids, query orders surt sorts as tuples, fragments)."""
+    import itertools
+
+    from newsarchive.store.warc import _PLAIN_URL, _library_surt, surt_key
+
+    hosts = ["finews.withounder.com", "FiNews.Zning.XYZ", "www.x.com", "www1.x.com", "www.com", "www", "127.0.0.1",
+             "127.1", "256.1.1.1", "01.2.3.4", "localhost", "a-b.c", "x.com.", "-x.com", "x..com", "wwwx.com",
+             "1.2.3.4.5", "a.123"]
+    paths = ["", "/", "/A/", "/guonei/2024/01/02/NW1.html", "/a//b", "/./a", "/a/.", "/a/..", "/a/.b", "/~u/",
+             "/SESSION/x", "/a;b", "/a%41", "/a b", "/..x"]
+    queries = [None, "", "b=2&a=1", "id=NW202401020000000001", "a&b=0&b=1", "a-b=1&a=x", "a&&b", "=a", "a=1=2",
+               "Z=1&z=0", "sid=1", "cfid=1&cftoken=2"]
+    import random
+
+    plain = 0
+    forms = list(itertools.product(["http", "HTTPS"], hosts, ["", ":80", ":443", ":8080", ":65536", ":080"], paths,
+                                   queries, ["", "#f"]))
+    for scheme, host, port, path, query, frag in random.Random(0).sample(forms, 12_000):
+        url = f"{scheme}://{host}{port}{path}" + ("" if query is None else f"?{query}") + frag
+        plain += _PLAIN_URL.fullmatch(url.lower()) is not None
+        assert surt_key(url) == _library_surt(url), url
+    assert plain > 1_500        # (many of them take the fast path)
