@@ -35,6 +35,14 @@ from newsarchive import __version__
 from newsarchive.store.files import HOST, writer_alive
 from newsarchive.store.paths import own_dir
 
+_DEFLATE: Any = zlib
+_LEVEL = 6
+try:                        # ISA-L's deflate (python-isal, a dependency; zlib where it has no wheel)
+    from isal import isal_zlib as _DEFLATE
+    _LEVEL = 1
+except ImportError:         # pragma: no cover - a platform python-isal is not built for
+    pass
+
 logger = logging.getLogger(__name__)
 
 WARC_DIR = "warc"
@@ -287,8 +295,10 @@ def warc_record(kind: str, rid: str, url: str, fields: list[tuple[str, str]], co
 
 
 def gzip_member(data: bytes) -> bytes:
-    """A record as its own gzip member (zlib level 6), so that each can be read at its offset."""
-    compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+    """A record as its own gzip member, so that each can be read at its offset: made by ISA-L at its
+    level 1 where python-isal is installed (a third of zlib's level-6 time, for ~5% more bytes), else
+    by zlib at level 6. Either is plain gzip, which every reader reads."""
+    compressor = _DEFLATE.compressobj(_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
     return compressor.compress(data) + compressor.flush()
 
 
