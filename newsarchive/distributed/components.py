@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 
-from newsarchive.distributed.sets import RedisSets
+if TYPE_CHECKING:
+    from newsarchive.distributed.sets import RedisSets
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,8 @@ class RedisState:
     ``crawler.get_extension(RedisState)``."""
 
     def __init__(self, crawler):
+        from newsarchive.distributed.sets import RedisSets  # (redis is imported by a distributed crawl only)
+
         self.sets = RedisSets(crawler.settings.get("NEWSARCHIVE_REDIS_URL"))
         self.server = self.sets.server
         # (Redis gone: the scheduler ends the crawl, said once)
