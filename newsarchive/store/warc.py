@@ -342,8 +342,8 @@ _DEFAULT_PORT = {"http": "80", "https": "443"}
 
 def surt_key(url: str) -> str:
     """The SURT cdxj-indexer keys ``url`` with (surt's own, canonicalised as the Internet Archive's)."""
-    low = url.lower()
-    m = _PLAIN_URL.fullmatch(low)
+    low = url.lower()       # (of ASCII alone: "\u212a".lower() is "k")
+    m = _PLAIN_URL.fullmatch(low) if url.isascii() else None
     if m is None or _NOT_PLAIN.search(low, len(m.group(1)) + 3) or int(m.group(3) or 0) > 65535:
         return _library_surt(url)
     scheme, host, port, path, query = m.groups()
