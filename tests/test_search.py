@@ -157,3 +157,31 @@ def test_a_crawl_with_the_index_off_writes_posts_unindexed_and_reindex_catches_u
     assert after and [json.loads(x)["info_code"] for x in after] == [json.loads(x)["info_code"] for x in want]
     with sqlite3.connect(out / "archive.sqlite3") as db:      # the reindex's merge setting set back
         assert db.execute("SELECT v FROM search_index_config WHERE k = 'automerge'").fetchone() == (4,)
+
+
+@pytest.mark.e2e
+def test_a_reindex_that_fails_midway_leaves_the_index_as_it_was(crawled, tmp_path, monkeypatch):
+    """Nothing of a failed reindex is committed: not the cleared, half-made index, nor its build
+    settings (no segment merging, a 16 MB token hash)."""
+    import shutil
+
+    from newsarchive.offline import search as offline
+
+    out = tmp_path / "a"
+    shutil.copytree(crawled["out"], out)
+    before = offline.search(out, "央行", limit=1000)
+    real = offline._posts
+
+    def failing(catalog, folder):
+        for i, post in enumerate(real(catalog, folder)):
+            if i == 10:
+                raise OSError("disk gone")
+            yield post
+
+    monkeypatch.setattr(offline, "_posts", failing)
+    with pytest.raises(OSError):
+        offline.reindex(out)
+    assert before and offline.search(out, "央行", limit=1000) == before
+    with sqlite3.connect(out / "archive.sqlite3") as db:
+        config = dict(db.execute("SELECT k, v FROM search_index_config"))
+    assert config.get("automerge", 4) == 4 and config.get("hashsize", 1 << 20) == 1 << 20

@@ -154,6 +154,9 @@ def reindex(folder: str | Path) -> tuple[int, int]:
         db.commit()
         db.execute("INSERT INTO search_index (search_index) VALUES ('optimize')")
         db.commit()
+    except BaseException:
+        catalog.conn.rollback()     # (not the index cleared and half made, nor its build settings)
+        raise
     finally:
         catalog.close()
     return posts, revisions
