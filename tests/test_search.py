@@ -38,6 +38,41 @@ def test_the_bigram_index_matches_substrings(text, query, hit):
 
 
 @pytest.mark.pure
+def test_the_index_text_has_the_tokens_of_the_plain_bigram_split():
+    """``index_text``'s array-made pairs give exactly the tokens of a join per run (each run's bigrams,
+    then its last character), on random text of CJK from every range, punctuation, Latin, digits, NUL,
+    white space and characters beyond the BMP."""
+    import random
+    from operator import add
+
+    from newsarchive.core.textindex import _CJK_SPLIT
+
+    def plain(text):
+        parts = _CJK_SPLIT.split(text)
+        for i in range(1, len(parts), 2):
+            run = parts[i]
+            parts[i] = f" {' '.join(map(add, run, run[1:]))} {run[-1]} " if len(run) > 1 else f" {run} "
+        return "".join(parts)
+
+    def fts_tokens(text):
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE VIRTUAL TABLE t USING fts5(b, content='', tokenize='unicode61 remove_diacritics 2')")
+        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        db.execute("INSERT INTO t (rowid, b) VALUES (1, ?)", (text,))
+        return db.execute("SELECT term, offset FROM v ORDER BY offset").fetchall()
+
+    alphabet = ["国", "债", "市", "場", "\u3400", "\u4dbf", "\uf900", "\ufaff", "，", "。", " ", "\n", "a", "Z", "9",
+                ".", "%", "\x00", "\U00020000", "é", "ー", "가"]
+    rng = random.Random(5)
+    texts = ["", "国", "a", "国债", "\x00国\x00", "国a债", "LPR 2.4576% 国债市场，央行降准。"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    for text in texts:
+        assert index_text(text).split() == plain(text).split(), repr(text)
+    for text in texts[:300]:
+        assert fts_tokens(index_text(text)) == fts_tokens(plain(text)), repr(text)
+
+
+@pytest.mark.pure
 def test_visible_text_of_a_post_body():
     body = ('> 摘要\\*一\n\n<p>正文&amp;<b>粗</b></p><p>二</p>\n\n<http://finews.zning.xyz/x?infoCode=NW1>\n\n'
             '[返回南方日报新闻](//finews.withounder.com/category/nanfangribao.html)｜[返回首页](//finews.withounder.com/)')
