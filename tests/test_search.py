@@ -65,10 +65,10 @@ def test_the_index_text_has_the_tokens_of_the_plain_bigram_split():
                 ".", "%", "\x00", "\U00020000", "é", "ー", "가"]
     rng = random.Random(5)
     texts = ["", "国", "a", "国债", "\x00国\x00", "国a债", "LPR 2.4576% 国债市场，央行降准。"]
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
     for text in texts:
         assert index_text(text).split() == plain(text).split(), repr(text)
-    for text in texts[:300]:
+    for text in texts[:150]:
         assert fts_tokens(index_text(text)) == fts_tokens(plain(text)), repr(text)
 
 

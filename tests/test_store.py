@@ -365,10 +365,10 @@ def test_the_surt_made_for_a_plain_url_is_surts_own_on_every_form():
     plain = 0
     forms = list(itertools.product(["http", "HTTPS"], hosts, ["", ":80", ":443", ":8080", ":65536", ":080"], paths,
                                    queries, ["", "#f"]))
-    for scheme, host, port, path, query, frag in random.Random(0).sample(forms, 12_000):
+    for scheme, host, port, path, query, frag in random.Random(0).sample(forms, 5_000):
         url = f"{scheme}://{host}{port}{path}" + ("" if query is None else f"?{query}") + frag
         plain += _PLAIN_URL.fullmatch(url.lower()) is not None
         assert surt_key(url) == _library_surt(url), url
-    assert plain > 1_500        # (many of them take the fast path)
+    assert plain > 600          # (many of them take the fast path)
     for url in ["http://x.com/\u212a", "http://x.com/?\u212a=1&a=2", "http://\u212a" + "a" * 63 + ".com/"]:
         assert surt_key(url) == _library_surt(url), url      # (the Kelvin sign lower-cases to an ASCII k)
