@@ -25,16 +25,17 @@ class RedisSets:
         self.keys = keys(spider_name)
         self.on_lost: Callable[[Exception], None] | None = None
 
-    def _lost(self, exc: Exception) -> None:
-        if self.on_lost is not None:
-            self.on_lost(exc)
+    def _guarded(self, call, *args, default):
+        """``call(*args)``, or ``default`` when Redis does not answer (told to ``on_lost``)."""
+        try:
+            return call(*args)
+        except RedisError as exc:
+            if self.on_lost is not None:
+                self.on_lost(exc)
+            return default
 
     def first_sight(self, code: str, worker: str) -> bool:
-        try:
-            return self._first_sight(code, worker)
-        except RedisError as exc:
-            self._lost(exc)
-            return True
+        return self._guarded(self._first_sight, code, worker, default=True)
 
     def _first_sight(self, code: str, worker: str) -> bool:
         """True for the first worker to handle ``code`` in this run — or for a worker taking over
@@ -48,17 +49,10 @@ class RedisSets:
         return True
 
     def archived(self, code: str) -> bool:
-        try:
-            return bool(self.server.sismember(self.keys["archived"], code))
-        except RedisError as exc:
-            self._lost(exc)
-            return False
+        return bool(self._guarded(self.server.sismember, self.keys["archived"], code, default=False))
 
     def mark_archived(self, code: str) -> None:
-        try:
-            self.server.sadd(self.keys["archived"], code)
-        except RedisError as exc:
-            self._lost(exc)
+        self._guarded(self.server.sadd, self.keys["archived"], code, default=None)
 
     def own_archived(self, codes) -> None:
         """The archive's own codes as the whole set (a collector's: it holds the archive)."""
