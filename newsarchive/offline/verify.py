@@ -83,12 +83,14 @@ def verify(folder: str | Path, holding: bool = False) -> list[Finding]:
     findings: list[Finding] = []
     problem = catalog_problem(folder)
     rows: dict[tuple[str, str], dict] = {}
+    digests = 0         # the captures the catalog names for revisits to refer to
     if problem:
         findings.append(Finding("catalog", str(folder / Catalog.FILENAME), problem))
     elif (folder / Catalog.FILENAME).exists():
         catalog = Catalog(folder, readonly=True)
         try:
             rows = {(r["location"], r["path"]): r for r in catalog.iter_posts()}
+            digests = catalog.digest_count()
         finally:
             catalog.close()
     for (location, name), row in rows.items():
@@ -146,16 +148,10 @@ def verify(folder: str | Path, holding: bool = False) -> list[Finding]:
         if wrong:
             findings.append(Finding("bad_index", str(warc_dir / INDEX_NAME),
                                     f"{wrong} line(s) that name no readable record"))
-    if not problem and (folder / Catalog.FILENAME).exists() and not any(f.kind == "missing_warc" for f in findings) \
-            and not holds_captures(warc_dir):
-        catalog = Catalog(folder, readonly=True)
-        try:
-            digests = catalog.digest_count()
-        finally:
-            catalog.close()
-        if digests:     # (the whole folder gone, index and all: the catalog still names its captures)
-            findings.append(Finding("missing_warc", str(warc_dir),
-                                    f"no WARC file, and the catalog names {digests} capture(s) for revisits to refer to"))
+    if digests and not any(f.kind == "missing_warc" for f in findings) and not holds_captures(warc_dir):
+        # (the whole folder gone, index and all: the catalog still names its captures)
+        findings.append(Finding("missing_warc", str(warc_dir),
+                                f"no WARC file, and the catalog names {digests} capture(s) for revisits to refer to"))
     return findings
 
 
