@@ -9,6 +9,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
+from newsarchive.core.infocode import split_url
 from newsarchive.core.mdsafe import one_line
 
 # exit statuses (documented in the README): a scheduler can tell them apart
@@ -41,10 +42,7 @@ class CommandError(Exception):
 
 
 def is_loopback(url: str) -> bool:
-    try:
-        host = urlsplit(url if "://" in url else "http://" + url).hostname or ""
-    except ValueError:
-        return False
+    host = split_url(url if "://" in url else "http://" + url).hostname or ""   # (unreadable: no host)
     if host == "localhost":
         return True
     try:
