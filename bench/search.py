@@ -1,5 +1,6 @@
-"""Search figures: index build, index size, query latency on a generated archive, and the tokeniser
-chosen (character bigrams) against FTS5's trigram tokeniser.
+"""Search figures: index build, index size, query latency on a generated archive, and the tokens
+chosen (each CJK character, a word a phrase of them) against overlapping character bigrams (the
+earlier version's) and FTS5's trigram tokeniser.
 
     python bench/search.py [--posts 100000] [--queries 20] [--runs 5]
 
@@ -85,11 +86,53 @@ def main(argv=None) -> None:
     report = measure(generated(HERE / "work" / f"search-zipf-{args.posts}", args.posts, text="zipf"), work, args.runs)
     if not args.no_trigram:
         report["trigram"] = trigram_compare(work, QUERIES)
+        report["bigrams"] = bigram_compare(HERE / "work" / f"search-zipf-{args.posts}", work, args.runs)
     # the same on the bench mirror's text, where every searched word is in a quarter to two thirds of the posts
     report["templates"] = measure(generated(HERE / "work" / f"search-{args.posts}", args.posts), work, args.runs)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=2, ensure_ascii=False))
     (HERE / "SEARCH.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def bigram_compare(base: Path, work: Path, runs: int) -> dict:
+    """The same measure with the earlier version's tokens: every CJK run's overlapping bigrams and its
+    last character alone (国债市场 → 国债 债市 市场 场), a word a phrase of bigrams, one character a prefix."""
+    import re
+    from operator import add
+
+    from newsarchive.core import textindex
+
+    def index_text(text: str) -> str:
+        parts = textindex._CJK_SPLIT.split(text)
+        for i in range(1, len(parts), 2):
+            run = parts[i]
+            parts[i] = f" {' '.join(map(add, run, run[1:]))} {run[-1]} " if len(run) > 1 else f" {run} "
+        return "".join(parts)
+
+    def phrase(term: str) -> str | None:
+        chunks = re.findall(f"[{textindex._CJK}]+|[^{textindex._CJK}]+", term)
+        parts: list[str] = []
+        prefix = False
+        for i, chunk in enumerate(chunks):
+            if textindex._CJK_RUN.fullmatch(chunk):
+                words = [w for c in chunks[i + 1:] for w in textindex._FTS_WORD.findall(c)]
+                parts.extend(chunk[j:j + 2] for j in range(len(chunk) - 1))
+                if words or len(chunk) == 1:
+                    parts.append(chunk[-1])
+                prefix = not words and len(chunk) == 1
+            else:
+                parts.extend(w.lower() for w in textindex._FTS_WORD.findall(chunk))
+                prefix = False
+        return ('"' + " ".join(parts) + '"' + ("*" if prefix else "")) if parts else None
+
+    saved = textindex.index_text, textindex._phrase
+    textindex.index_text, textindex._phrase = index_text, phrase
+    try:
+        report = measure(base, work, runs)
+    finally:
+        textindex.index_text, textindex._phrase = saved
+    return {k: report[k] for k in ("index_build_s", "index_posts_per_s", "index_bytes", "text_bytes", "index_to_text",
+                                   "query_median_ms", "query_p95_ms")}
 
 
 def measure(base: Path, work: Path, runs: int) -> dict:

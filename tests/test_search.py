@@ -29,7 +29,7 @@ QUERIES = ["央行", "降准", "国债", "海关", "央行 降准", "半导体 �
     ("国债市场", "国", True), ("LPR下调10个基点", "LPR", True), ("LPR下调10个基点", "lpr 下调", True),
     ("利率2.4576%", "2.4576%", True), ("央行降准", '"央行降准"', True), ("央行 宣布 降准", '"央行降准"', False),
 ])
-def test_the_bigram_index_matches_substrings(text, query, hit):
+def test_the_index_matches_substrings(text, query, hit):
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE t USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2')")
     db.execute("INSERT INTO t (rowid, body) VALUES (1, ?)", (index_text(text),))
@@ -38,38 +38,33 @@ def test_the_bigram_index_matches_substrings(text, query, hit):
 
 
 @pytest.mark.pure
-def test_the_index_text_has_the_tokens_of_the_plain_bigram_split():
-    """``index_text``'s array-made pairs give exactly the tokens of a join per run (each run's bigrams,
-    then its last character), on random text of CJK from every range, punctuation, Latin, digits, NUL,
-    white space and characters beyond the BMP."""
+def test_a_chinese_term_matches_exactly_the_texts_that_contain_it():
+    """On random text of CJK from every range, punctuation, Latin, digits, NUL, white space, private-use
+    characters (the gap token's own among them) and characters beyond the BMP, every Chinese term, of
+    one to five characters, matches exactly the texts that hold it as a substring (never across the
+    punctuation, word or other script between two runs)."""
     import random
-    from operator import add
 
-    from newsarchive.core.textindex import _CJK_SPLIT
+    from newsarchive.core.textindex import _CJK_RUN, GAP
 
-    def plain(text):
-        parts = _CJK_SPLIT.split(text)
-        for i in range(1, len(parts), 2):
-            run = parts[i]
-            parts[i] = f" {' '.join(map(add, run, run[1:]))} {run[-1]} " if len(run) > 1 else f" {run} "
-        return "".join(parts)
-
-    def fts_tokens(text):
-        db = sqlite3.connect(":memory:")
-        db.execute("CREATE VIRTUAL TABLE t USING fts5(b, content='', tokenize='unicode61 remove_diacritics 2')")
-        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
-        db.execute("INSERT INTO t (rowid, b) VALUES (1, ?)", (text,))
-        return db.execute("SELECT term, offset FROM v ORDER BY offset").fetchall()
-
-    alphabet = ["国", "债", "市", "場", "\u3400", "\u4dbf", "\uf900", "\ufaff", "，", "。", " ", "\n", "a", "Z", "9",
-                ".", "%", "\x00", "\U00020000", "é", "ー", "가"]
+    cjk = ["国", "债", "市", "場", "\u3400", "\u4dbf", "\uf900", "\ufaff"]
+    alphabet = cjk * 3 + ["，", "。", " ", "\n", "a", "Z", "9", ".", "%", "_", "\x00", "\U00020000", "é",
+                          "\u0301", "²", "ー", "가", GAP, "\ue001"]
     rng = random.Random(5)
-    texts = ["", "国", "a", "国债", "\x00国\x00", "国a债", "LPR 2.4576% 国债市场，央行降准。"]
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
-    for text in texts:
-        assert index_text(text).split() == plain(text).split(), repr(text)
-    for text in texts[:150]:
-        assert fts_tokens(index_text(text)) == fts_tokens(plain(text)), repr(text)
+    texts = ["", "国", "国债", "国，债", "国 债", "国a债", "国\x00债", f"国{GAP}债", "国\U00020000债", "LPR 2.4576% 国债市场，央行降准。"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 50))) for _ in range(400)]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2')")
+    db.executemany("INSERT INTO t (rowid, body) VALUES (?, ?)", ((i, index_text(t)) for i, t in enumerate(texts)))
+    terms = {"".join(rng.choice(cjk) for _ in range(rng.randint(1, 4))) for _ in range(150)}
+    for text in rng.sample(texts, 200):        # and pieces of the texts themselves
+        for run in _CJK_RUN.findall(text):
+            at = rng.randrange(len(run))
+            terms.add(run[at:at + rng.randint(1, 5)])
+    assert len(terms) > 250
+    for term in sorted(terms):
+        found = {r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (parse_query(term)[0],))}
+        assert found == {i for i, t in enumerate(texts) if term in t}, term
 
 
 @pytest.mark.pure
@@ -205,18 +200,63 @@ def test_a_reindex_that_fails_midway_leaves_the_index_as_it_was(crawled, tmp_pat
     out = tmp_path / "a"
     shutil.copytree(crawled["out"], out)
     before = offline.search(out, "央行", limit=1000)
-    real = offline._posts
+    from newsarchive.store.catalog import Catalog
 
-    def failing(catalog, folder):
-        for i, post in enumerate(real(catalog, folder)):
-            if i == 10:
-                raise OSError("disk gone")
-            yield post
+    real = Catalog.index_post
+    calls = []
 
-    monkeypatch.setattr(offline, "_posts", failing)
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 10:
+            raise OSError("disk gone")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "index_post", failing)
     with pytest.raises(OSError):
         offline.reindex(out)
     assert before and offline.search(out, "央行", limit=1000) == before
     with sqlite3.connect(out / "archive.sqlite3") as db:
         config = dict(db.execute("SELECT k, v FROM search_index_config"))
     assert config.get("automerge", 4) == 4 and config.get("hashsize", 1 << 20) == 1 << 20
+
+
+def _as_an_earlier_version(out):
+    """The catalog as an earlier version left it: an index in other tokens (bigrams), no token marker."""
+    with sqlite3.connect(out / "archive.sqlite3") as db:
+        rows = db.execute("SELECT rowid FROM search_docs").fetchall()
+        db.execute("INSERT INTO search_index (search_index) VALUES ('delete-all')")
+        for (rowid,) in rows:
+            db.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, '', ?)", (rowid, "央行 行降 降准"))
+        db.execute("DROP TABLE search_meta")
+
+
+@pytest.mark.e2e
+def test_an_index_of_an_earlier_version_is_made_anew_by_search_a_crawl_and_verify(crawled, tmp_path):
+    """The tokens changed (bigrams → characters): an index in the old ones would miss posts, so whichever
+    comes first — a search, a crawl, ``verify --repair`` — makes it anew, once, and says so."""
+    import shutil
+
+    want = run_cli("search", "央行", "--output", crawled["out"], "--json", "--limit", "1000").stdout.splitlines()
+    assert want
+    runs = {}
+    for how in ("search", "crawl", "verify"):
+        out = tmp_path / how
+        shutil.copytree(crawled["out"], out)
+        _as_an_earlier_version(out)
+        if how == "crawl":
+            runs[how] = run_cli("crawl", "--site", crawled["server"].url, "--output", out, "--refresh",
+                                server=crawled["server"])
+            assert "made it anew (60 posts)" in runs[how].stderr
+        elif how == "verify":
+            found = run_cli("verify", "--output", out)
+            assert found.returncode != 0 and "earlier version's tokens" in found.stdout + found.stderr
+            runs[how] = run_cli("verify", "--repair", "--output", out)
+        result = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000")
+        if how == "search":
+            runs[how] = result
+            assert "making it anew" in result.stderr
+        else:
+            assert runs[how].returncode == 0, runs[how].stderr[-2000:]
+            assert "making it anew" not in result.stderr
+        assert result.stdout.splitlines() == want, how
+        assert run_cli("verify", "--output", out).returncode == 0

@@ -9,7 +9,7 @@ from newsarchive.commands.common import EX_FAILED, EX_OK, EX_USAGE, CommandError
 
 
 def add_parser(sub, parents) -> None:
-    p = sub.add_parser("search", parents=parents, help="full-text search of the archive (FTS5, Chinese bigrams)")
+    p = sub.add_parser("search", parents=parents, help="full-text search of the archive (FTS5, Chinese by character)")
     p.add_argument("query", nargs="*", metavar="QUERY",
                    help='words that must all occur (国债 央行 LPR 2.4576%%); "quoted words" are one phrase')
     p.add_argument("--since", metavar="YYYY-MM-DD", help="posts on or after this Beijing date")
@@ -24,14 +24,17 @@ def add_parser(sub, parents) -> None:
 
 def cmd_search(args) -> int:
     from newsarchive.commands.export import check_dates
-    from newsarchive.offline.search import SearchError, reindex, search, unindexed
+    from newsarchive.offline.search import SearchError, outdated, reindex, search, unindexed
 
     folder = args.output or "output"
     check_catalog(folder)
     check_dates(args)
     if args.limit < 1:
         raise CommandError("--limit takes a number, 1 or more", EX_USAGE)
-    if args.reindex:
+    earlier = not args.reindex and outdated(folder)
+    if earlier:
+        print("newsarchive search: the index holds an earlier version's tokens: making it anew (once)", file=sys.stderr)
+    if args.reindex or earlier:
         lock = locked(args, "search --reindex")
         try:
             posts, revisions = reindex(folder)

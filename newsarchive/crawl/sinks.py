@@ -26,7 +26,7 @@ from newsarchive.crawl import signals as na_signals
 from newsarchive.crawl.signals import close_crawl
 from newsarchive.crawl.writerproc import WriterGone
 from newsarchive.store.catalog import Catalog, now_text
-from newsarchive.store.ingest import Archivist, CrawlRecord, Outcome, prepare
+from newsarchive.store.ingest import REINDEXED, Archivist, CrawlRecord, Outcome, prepare
 from newsarchive.store.warc import WarcRecord
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class LocalBackend:
             logger.warning("removed %d temp file(s) left by an interrupted run", self.archivist.removed_temps)
         if self.archivist.salvaged:
             sink.stats.set_value(R.stat("warc", "salvaged"), self.archivist.salvaged)
+        if self.archivist.reindexed:
+            logger.warning(REINDEXED, self.archivist.reindexed)
         self.shared = sink.shared
         if self.shared is not None:        # what this archive holds, for every worker to skip
             self.shared.seed_archived(r["info_code"] for r in self.archivist.catalog.iter_posts())

@@ -26,7 +26,7 @@ from typing import Any
 
 from newsarchive.core import reasons as R
 from newsarchive.core.mdsafe import one_line
-from newsarchive.store.ingest import Outcome
+from newsarchive.store.ingest import REINDEXED, Outcome
 from newsarchive.store.warc import WarcRecord
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Ready:
     removed_temps: int
     salvaged: int
     error: str = ""         # the archive could not be opened (the child then stops)
+    reindexed: int = 0      # posts of an earlier version's search index indexed anew
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _serve(conn, config: WriterConfig) -> None:
         return
     if not config.lock_each_write:      # (several writers on one folder: each post its own commit)
         archivist.writer.batch(durable=config.fsync)
-    conn.send(Ready(archivist.removed_temps, archivist.salvaged))
+    conn.send(Ready(archivist.removed_temps, archivist.salvaged, reindexed=archivist.reindexed))
     answers: list[Answer] = []
     opened = 0.0
 
@@ -243,6 +244,8 @@ class WriterProcess:
                     logger.warning("removed %d temp file(s) left by an interrupted run", msg.removed_temps)
                 if msg.salvaged:
                     logger.warning("salvaged %d WARC record(s) left by an interrupted run", msg.salvaged)
+                if msg.reindexed:
+                    logger.warning(REINDEXED, msg.reindexed)
                 continue
             batch = [msg]       # answers that are already there go to the reactor together:
             try:                # one wake-up of the reactor for many answers

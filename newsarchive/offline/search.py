@@ -4,7 +4,6 @@ write (``Catalog.index_post``; the tokens are ``core.textindex``'s)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from newsarchive.core.mdsafe import for_terminal
 from newsarchive.core.post import PostFormatError, post_body
 from newsarchive.core.textindex import parse_query, snippet, visible_text
 from newsarchive.offline.common import row_filters
-from newsarchive.store.catalog import Catalog, shown
+from newsarchive.store.catalog import Catalog
 from newsarchive.store.files import read_own
 
 
@@ -107,6 +106,15 @@ def search(folder: str | Path, query: str, since: str | None = None, until: str 
     return hits
 
 
+def outdated(folder: str | Path) -> bool:
+    """The index holds an earlier version's tokens (made anew by ``reindex``)."""
+    catalog = Catalog(folder, readonly=True)
+    try:
+        return catalog.db is not None and catalog.index_outdated()
+    finally:
+        catalog.close()
+
+
 def unindexed(folder: str | Path) -> int:
     """Posts the index does not hold as they are now (an archive older than the index: reindex)."""
     catalog = Catalog(folder, readonly=True)
@@ -122,41 +130,10 @@ def unindexed(folder: str | Path) -> int:
         catalog.close()
 
 
-def _posts(catalog: Catalog, folder: Path) -> Iterator[tuple[str, str, str, str, str]]:
-    for row in catalog.iter_posts():
-        text = read_own(folder / row["location"] / row["path"])
-        if text is not None:
-            yield row["info_code"], row["sha256"], row["title"], text, shown(row)
-
-
 def reindex(folder: str | Path) -> tuple[int, int]:
     """The index made anew from the post files and the revisions: ``(posts, revisions)``."""
-    folder = Path(folder)
     catalog = Catalog(folder)
     try:
-        db = catalog.conn
-        catalog.clear_index()
-        # no merging of the index's segments while it is made (one 'optimize' merges them at the end),
-        # and 16 MB of pending tokens before a segment is written instead of 1 MB (so far fewer, larger
-        # segments): ~30% faster together. The settings are in the same transaction as the index, and
-        # set back before commit (a crawl's small transactions gain nothing from a larger hash).
-        db.execute("INSERT INTO search_index (search_index, rank) VALUES ('automerge', 0)")
-        db.execute(f"INSERT INTO search_index (search_index, rank) VALUES ('hashsize', {16 << 20})")
-        posts = revisions = 0
-        for code, sha, title, text, extra in list(_posts(catalog, folder)):
-            catalog.index_post(code, sha, title, text, extra)
-            posts += 1
-        for code, sha, text in db.execute("SELECT info_code, sha256, text FROM revisions").fetchall():
-            catalog.index_revision(code, sha, text)
-            revisions += 1
-        db.execute("INSERT INTO search_index (search_index, rank) VALUES ('automerge', 4)")   # FTS5's default
-        db.execute(f"INSERT INTO search_index (search_index, rank) VALUES ('hashsize', {1 << 20})")   # its default
-        db.commit()
-        db.execute("INSERT INTO search_index (search_index) VALUES ('optimize')")
-        db.commit()
-    except BaseException:
-        catalog.conn.rollback()     # (not the index cleared and half made, nor its build settings)
-        raise
+        return catalog.reindex()
     finally:
         catalog.close()
-    return posts, revisions

@@ -51,7 +51,7 @@ _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([A-Z]{2}\d{18})\.md$")
 @dataclass
 class Finding:
     kind: str           # catalog, missing, changed, unparsable, extra, unfinished_warc, unindexed_warc,
-    #                     damaged_warc, missing_warc, bad_index
+    #                     damaged_warc, missing_warc, bad_index, outdated_search_index
     path: str
     detail: str = ""
     info_code: str = ""
@@ -91,6 +91,9 @@ def verify(folder: str | Path, holding: bool = False) -> list[Finding]:
         try:
             rows = {(r["location"], r["path"]): r for r in catalog.iter_posts()}
             digests = catalog.digest_count()
+            if catalog.index_outdated():
+                findings.append(Finding("outdated_search_index", str(folder / Catalog.FILENAME),
+                                        "the search index holds an earlier version's tokens (its queries miss posts)"))
         finally:
             catalog.close()
     for (location, name), row in rows.items():
@@ -287,7 +290,8 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
             catalog.conn.commit()
         finally:
             catalog.close()
-    if recreated or any(r.startswith("catalogued ") for r in report.repaired):
+    if recreated or any(r.startswith("catalogued ") for r in report.repaired) \
+            or any(f.kind == "outdated_search_index" for f in findings):
         from newsarchive.offline.search import reindex
 
         posts, _ = reindex(folder)          # the new rows' posts searchable again

@@ -28,6 +28,8 @@ from newsarchive.store.warc import WARC_DIR, WarcArchive, WarcRecord, holds_capt
 
 logger = logging.getLogger(__name__)
 
+REINDEXED = "the search index held an earlier version's tokens: made it anew (%d posts)"
+
 # a write that fails so has nothing to do with the post: no other post will be written either
 # (ENOENT: the archive folder was moved or removed under the crawl)
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT}
@@ -121,6 +123,7 @@ class Archivist:
         self.writer = ArchiveWriter(self.folder, fsync=fsync, lock_each_write=lock_each_write)
         self.catalog = self.writer.catalog
         self.catalog.search = search    # off: posts are written unindexed (search --reindex indexes them)
+        self.reindexed = self._reindex() if search and self.catalog.index_outdated() else 0
         warc_dir = self.folder / WARC_DIR
         self.salvaged = salvage(warc_dir) if warc and warc_dir.is_dir() else 0
         if warc and not holds_captures(warc_dir) and self.catalog.digest_count():
@@ -128,6 +131,23 @@ class Archivist:
             logger.warning("the WARC captures the catalog names are gone: the next captures are whole records")
             self.catalog.reset_digests([])
         self.warc = WarcArchive(warc_dir, warc_max, digests=self.catalog, info=warc_info) if warc else None
+
+    def _reindex(self) -> int:
+        """The index of an earlier version's catalog made anew in this version's tokens, once (under the
+        write lock when several writers share the folder: the first one makes it, the others find it made)."""
+        lock = None
+        if self.writer.lock_each_write:
+            from newsarchive.store.lock import WRITE_LOCK_NAME, ArchiveLock
+
+            lock = ArchiveLock(self.folder, "writer", WRITE_LOCK_NAME).acquire(timeout=600)
+        try:
+            if not self.catalog.index_outdated():
+                return 0
+            posts, _ = self.catalog.reindex()
+            return posts
+        finally:
+            if lock:
+                lock.release()
 
     def _claim_here(self, code: str) -> bool:
         if code in self.claimed:
