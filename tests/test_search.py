@@ -28,6 +28,8 @@ QUERIES = ["央行", "降准", "国债", "海关", "央行 降准", "半导体 �
     ("国债市场", "国债", True), ("国债市场", "债市", True), ("国债市场", "国市", False), ("国债市场", "场", True),
     ("国债市场", "国", True), ("LPR下调10个基点", "LPR", True), ("LPR下调10个基点", "lpr 下调", True),
     ("利率2.4576%", "2.4576%", True), ("央行降准", '"央行降准"', True), ("央行 宣布 降准", '"央行降准"', False),
+    ("央行，降准", '"央行 降准"', True), ("央行降准", '"央行 降准"', False), ("央行 降准", '"央行，降准"', True),
+    ("二〇〇八年", "〇八", True), ("A股市场", "A股", True), ("LPR下调", "LPR下调", True), ("3.6亿元", "3.6亿元", True),
 ])
 def test_the_index_matches_substrings(text, query, hit):
     db = sqlite3.connect(":memory:")
@@ -39,32 +41,62 @@ def test_the_index_matches_substrings(text, query, hit):
 
 @pytest.mark.pure
 def test_a_chinese_term_matches_exactly_the_texts_that_contain_it():
-    """On random text of CJK from every range, punctuation, Latin, digits, NUL, white space, private-use
-    characters (the gap token's own among them) and characters beyond the BMP, every Chinese term, of
-    one to five characters, matches exactly the texts that hold it as a substring (never across the
-    punctuation, word or other script between two runs)."""
+    """On random text of CJK from every range, punctuation, Latin, digits, NUL, white space, combining
+    marks, emoji, private-use characters (the gap token's own among them), Hangul and kana: every
+    Chinese term of one to five characters matches exactly the texts that hold it as a substring (never
+    across what stands between two runs), and every piece of a text that begins and ends with a Chinese
+    character, whatever it holds between, finds the text it was cut from."""
     import random
 
     from newsarchive.core.textindex import _CJK_RUN, GAP
 
-    cjk = ["国", "债", "市", "場", "\u3400", "\u4dbf", "\uf900", "\ufaff"]
-    alphabet = cjk * 3 + ["，", "。", " ", "\n", "a", "Z", "9", ".", "%", "_", "\x00", "\U00020000", "é",
-                          "\u0301", "²", "ー", "가", GAP, "\ue001"]
+    cjk = ["国", "债", "市", "場", "〇", "\u3400", "\u4dbf", "\uf900", "\ufaff", "\U00020000", "\U0002b81f",
+           "\U0002f800"]
+    alphabet = cjk * 3 + ["，", "。", " ", "\n", "a", "Z", "9", ".", "%", "_", "\x00", "é", "\u0301", "²", "ー", "가",
+                          "🤔", "\U0002b820", "\u19b0", GAP, "\ue001", '"']
     rng = random.Random(5)
-    texts = ["", "国", "国债", "国，债", "国 债", "国a债", "国\x00债", f"国{GAP}债", "国\U00020000债", "LPR 2.4576% 国债市场，央行降准。"]
+    texts = ["", "国", "国债", "国，债", "国 债", "国a债", "国\x00债", f"国{GAP}债", "国🤔债", "二〇〇八年",
+             "LPR 2.4576% 国债市场，央行降准。"]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 50))) for _ in range(400)]
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE t USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2')")
     db.executemany("INSERT INTO t (rowid, body) VALUES (?, ?)", ((i, index_text(t)) for i, t in enumerate(texts)))
-    terms = {"".join(rng.choice(cjk) for _ in range(rng.randint(1, 4))) for _ in range(150)}
+
+    def found(term):
+        return {r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (parse_query(f'"{term}"' if '"' not in term else term)[0],))}
+
+    terms = {"".join(rng.choice(cjk) for _ in range(rng.randint(1, 4))) for _ in range(150)} | {"〇八", "二〇"}
     for text in rng.sample(texts, 200):        # and pieces of the texts themselves
         for run in _CJK_RUN.findall(text):
             at = rng.randrange(len(run))
             terms.add(run[at:at + rng.randint(1, 5)])
     assert len(terms) > 250
     for term in sorted(terms):
-        found = {r for (r,) in db.execute("SELECT rowid FROM t WHERE t MATCH ?", (parse_query(term)[0],))}
-        assert found == {i for i, t in enumerate(texts) if term in t}, term
+        assert found(term) == {i for i, t in enumerate(texts) if term in t}, term
+    pieces = 0
+    for i, text in enumerate(texts):
+        ends = [m.start() for m in re.finditer(f"[{''.join(cjk)}]", text)]
+        if len(ends) >= 2 and '"' not in text:
+            a, b = sorted(rng.sample(ends, 2))
+            assert i in found(text[a:b + 1]), text[a:b + 1]
+            pieces += 1
+    assert pieces > 100
+
+
+@pytest.mark.pure
+def test_every_han_character_the_index_spaces_is_one_token_of_sqlite():
+    """Each character of ``core.textindex``'s CJK ranges stays one token in this SQLite's unicode61 (a
+    character it dropped would join its neighbours into a phrase the text does not hold)."""
+    from newsarchive.core.textindex import _CJK
+
+    ranges = re.findall(r"(.)-(.)", _CJK)
+    chars = [chr(c) for lo, hi in ranges for c in range(ord(lo), ord(hi) + 1)]
+    assert len(chars) > 75_000
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(b, content='', tokenize='unicode61 remove_diacritics 2')")
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+    db.execute("INSERT INTO t (rowid, b) VALUES (1, ?)", (index_text("".join(chars)),))
+    assert db.execute("SELECT COUNT(*), MAX(length(term)) FROM v").fetchone() == (len(chars), 1)
 
 
 @pytest.mark.pure
@@ -251,9 +283,12 @@ def test_an_index_of_an_earlier_version_is_made_anew_by_search_a_crawl_and_verif
             found = run_cli("verify", "--output", out)
             assert found.returncode != 0 and "earlier version's tokens" in found.stdout + found.stderr
             runs[how] = run_cli("verify", "--repair", "--output", out)
+        else:
+            for refused in ([], ["，。"]):     # (a usage error first: nothing is made anew for it)
+                usage = run_cli("search", *refused, "--output", out)
+                assert usage.returncode == 2 and "making it anew" not in usage.stderr
         result = run_cli("search", "央行", "--output", out, "--json", "--limit", "1000")
         if how == "search":
-            runs[how] = result
             assert "making it anew" in result.stderr
         else:
             assert runs[how].returncode == 0, runs[how].stderr[-2000:]

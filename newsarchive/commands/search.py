@@ -24,6 +24,7 @@ def add_parser(sub, parents) -> None:
 
 def cmd_search(args) -> int:
     from newsarchive.commands.export import check_dates
+    from newsarchive.core.textindex import parse_query
     from newsarchive.offline.search import SearchError, outdated, reindex, search, unindexed
 
     folder = args.output or "output"
@@ -31,22 +32,35 @@ def cmd_search(args) -> int:
     check_dates(args)
     if args.limit < 1:
         raise CommandError("--limit takes a number, 1 or more", EX_USAGE)
-    earlier = not args.reindex and outdated(folder)
-    if earlier:
-        print("newsarchive search: the index holds an earlier version's tokens: making it anew (once)", file=sys.stderr)
-    if args.reindex or earlier:
-        lock = locked(args, "search --reindex")
+    if not args.query and not args.reindex:
+        raise CommandError("search takes a QUERY (or --reindex)", EX_USAGE)
+    query = " ".join(args.query)
+    if args.query:
         try:
-            posts, revisions = reindex(folder)
+            parse_query(query)
+        except ValueError as exc:
+            raise CommandError(str(exc), EX_USAGE) from None
+    earlier = not args.reindex and outdated(folder)
+    if args.reindex or earlier:
+        try:
+            lock = locked(args, "search --reindex")
+        except CommandError as exc:
+            if not earlier:
+                raise
+            raise CommandError(f"the search index holds an earlier version's tokens, to be made anew first: {exc}",
+                               exc.status) from None
+        try:
+            if args.reindex or outdated(folder):      # (another search may have made it meanwhile)
+                if earlier:
+                    print("newsarchive search: the index holds an earlier version's tokens: making it anew (once)",
+                          file=sys.stderr)
+                posts, revisions = reindex(folder)
+                print(f"indexed {posts} posts and {revisions} revisions", file=sys.stderr)
         finally:
             if lock:
                 lock.release()
-        print(f"indexed {posts} posts and {revisions} revisions", file=sys.stderr)
         if not args.query:
             return EX_OK
-    if not args.query:
-        raise CommandError("search takes a QUERY (or --reindex)", EX_USAGE)
-    query = " ".join(args.query)
     stale = unindexed(folder)
     if stale:
         print(f"newsarchive search: {stale} post(s) are not in the index yet: run `newsarchive search --reindex`",

@@ -15,7 +15,11 @@ from __future__ import annotations
 import html
 import re
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# the Han characters, each a token of its own: 々〆〇, the unified ideographs (Extension A, the basic block,
+# Extensions B–D) and the compatibility ones — every one a letter or number in SQLite's unicode61 (Unicode
+# 6.1, which a test checks), so that each stays a token there. (Later extensions are unassigned in 6.1:
+# unicode61 drops them, as it drops punctuation.)
+_CJK = "\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f\U0002f800-\U0002fa1f"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _TAG = re.compile(r"<[^>]*>")
 _MD_LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\([^)]*\)")
@@ -38,27 +42,31 @@ def visible_text(body: str) -> str:
 
 
 _CJK_SPLIT = re.compile(f"([{_CJK}]+)")
-_WORDY = re.compile(r"[^\W_]")     # a letter or a digit: the text between two runs makes a token of its own
 TOKENS = "characters"     # what the catalog notes its index holds (a change of tokens is a reindex)
-GAP = "\ue000"      # the token between two runs that nothing else separates (a private-use character)
+GAP = "\ue000"      # the token at each edge of the text between two runs (a private-use character)
+_GAPPED = f" {GAP} "
 
 
 def index_text(text: str) -> str:
-    """``text`` as the index sees it: every CJK character a token, the rest as it is.
+    """``text`` as the index sees it — and a query term as its phrase: every CJK character a token,
+    and a ``GAP`` token at each edge between a run and other text (国债，市场 → `国 债 ◊ ， ◊ 市 场`).
 
-    (国债，市场 → `国 债 \ue000 市 场`.) A word of several characters is then a phrase of its characters
-    in order. Where only punctuation or white space separates two runs, a ``GAP`` token takes its place,
-    so that a phrase never spans it (债市 is not in 国债，市场); a word or a number between two runs is a
-    token that separates them already (and a mixed term, 3.6亿元 or A股, stays one phrase). Every run's
-    characters are spaced at once, in C: one ``str.join`` over all runs, split again at their NULs."""
+    A word of several characters is then a phrase of its characters in order, and no phrase spans
+    what stands between two runs (债市 is not in 国债，市场). The query goes through this function too,
+    and both through FTS5's unicode61, so a term matches what it is in the text whatever unicode61 makes
+    of the characters between the runs (a word, punctuation it drops, an emoji): 国债LPR → `国 债 ◊ LPR`,
+    债，市 → `债 ◊ ◊ 市` in the query as in the text. Every run's characters are spaced at once, in C:
+    one ``str.join`` over all runs, split again at their NULs."""
     parts = _CJK_SPLIT.split(text)          # text, run, text, run, …, text
     if len(parts) == 1:
         return text
     parts[1::2] = " ".join("\x00".join(parts[1::2])).split(" \x00 ")
-    for i in range(2, len(parts) - 1, 2):       # the text between two runs
-        if not _WORDY.search(parts[i]):
-            parts[i] = GAP
-    return " ".join(parts)
+    out = _GAPPED.join(parts)
+    if not parts[0]:        # (no gap where the text begins or ends with a run)
+        out = out[len(_GAPPED):]
+    if not parts[-1]:
+        out = out[:-len(_GAPPED)]
+    return out
 
 
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
@@ -66,17 +74,11 @@ _FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def _phrase(term: str) -> str | None:
-    """One query term as an FTS5 phrase of the tokens the index holds for that text, in order: each CJK
-    character, and the words and numbers around them (3.6亿元 → "3 6 亿 元")."""
-    parts: list[str] = []
-    for chunk in re.findall(f"[{_CJK}]+|[^{_CJK}]+", term):
-        if _CJK_RUN.fullmatch(chunk):
-            parts.extend(chunk)
-        else:
-            parts.extend(w.lower() for w in _FTS_WORD.findall(chunk))
-    if not parts:
+    """One query term as an FTS5 phrase: its ``index_text``, which FTS5 splits as it split the text's
+    (3.6亿元 → "3 6 ◊ 亿 元"); None for a term with no character or word to search."""
+    if not (_CJK_RUN.search(term) or _FTS_WORD.search(term)):
         return None
-    quoted = " ".join(q.replace('"', '""') for q in parts)
+    quoted = index_text(term).replace('"', '""').replace("\x00", " ")    # (FTS5's query parser ends at a NUL)
     return f'"{quoted}"'
 
 

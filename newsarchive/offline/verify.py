@@ -290,12 +290,14 @@ def repair(folder: str | Path, findings: list[Finding]) -> Report:
             catalog.conn.commit()
         finally:
             catalog.close()
-    if recreated or any(r.startswith("catalogued ") for r in report.repaired) \
-            or any(f.kind == "outdated_search_index" for f in findings):
-        from newsarchive.offline.search import reindex
+    from newsarchive.offline.search import outdated, reindex
 
+    earlier = any(f.kind == "outdated_search_index" for f in findings)
+    if recreated or any(r.startswith("catalogued ") for r in report.repaired) or (earlier and outdated(folder)):
         posts, _ = reindex(folder)          # the new rows' posts searchable again
         report.repaired.append(f"made the search index anew ({posts} posts)")
+    elif earlier:       # (a restore above, through the one path, made the earlier version's index anew)
+        report.repaired.append("made the search index anew in this version's tokens")
     if any(f.kind == "unfinished_warc" for f in findings):
         saved = salvage(folder / WARC_DIR)
         report.repaired.append(f"salvaged {saved} record(s) of unfinished WARC files")
