@@ -135,6 +135,14 @@ def test_in_a_browser_from_file_and_under_a_base_path_with_search(exported, tmp_
                     if word in (p.title + "".join(p.paragraphs) + p.digest)}
             got = {Path(urlsplit(r).path).stem for r in results}
             assert count == len(want) and got <= want and len(got) == min(5, len(want)), (word, message, got - want)
+            excerpts = page.evaluate("() => Array.from(document.querySelectorAll('.pagefind-ui__result-excerpt'), "
+                                     "e => e.textContent)")
+            assert len(excerpts) == len(got) and all(word in e for e in excerpts), (word, excerpts)
+            assert not [e for e in excerpts if re.search("[\u4e00-\u9fff] | [\u4e00-\u9fff]", e)], excerpts
+            if got:
+                assert "分类" in page.evaluate("() => document.querySelector('.pagefind-ui__filter-panel').textContent")
+        shown = page.evaluate("() => unspace('近 期 <mark>央 行</mark> 降 准 对 A 股 ， 年 12 月 份 的 GDP 与 CPI')")
+        assert shown == "近期<mark>央行</mark>降准对A股，年12月份的GDP与CPI"      # (Latin words keep their space)
         for i, rel in enumerate([*pages, "search.html?q=央行"]):
             page.goto(base + rel, wait_until="load")
             page.wait_for_timeout(800 if "search" in rel else 100)

@@ -67,22 +67,23 @@ SEARCH = """<h1>搜索</h1>
 <noscript>搜索需要 JavaScript。</noscript>
 <script src="pagefind/pagefind-ui.js"></script>
 <script>
+  // the index holds the text one character a word (see site.py): a Chinese word is searched as the
+  // exact phrase of its characters, and the excerpts are shown without those spaces
+  var cjk = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/;
+  function processTerm(term) {
+    return term.split(/\\s+/).filter(Boolean).map(function (t) {
+      return cjk.test(t) ? '"' + t.replace(/"/g, "").split("").join(" ").replace(/\\s+/g, " ") + '"' : t;
+    }).join(" ");
+  }
+  function unspace(html) {      // (the spaces beside a Chinese character: the index's, not the text's)
+    var wide = "[\\u3000-\\u9fff\\uf900-\\uffef]", marks = "((?:</?mark>)*) ((?:</?mark>)*)";
+    var after = new RegExp("(" + wide + ")" + marks + "(?=[^\\s<])", "g");
+    var before = new RegExp("([^\\s>])" + marks + "(?=" + wide + ")", "g");
+    html = html || "";
+    for (var i = 0; i < 2; i++) { html = html.replace(after, "$1$2$3").replace(before, "$1$2$3"); }
+    return html;
+  }
   window.addEventListener("DOMContentLoaded", function () {
-    // the index holds the text one character a word (see site.py): a Chinese word is searched as the
-    // exact phrase of its characters, and the excerpts are shown without those spaces
-    var cjk = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/;
-    function processTerm(term) {
-      return term.split(/\\s+/).filter(Boolean).map(function (t) {
-        return cjk.test(t) ? '"' + t.replace(/"/g, "").split("").join(" ").replace(/\\s+/g, " ") + '"' : t;
-      }).join(" ");
-    }
-    function unspace(html) {
-      var wide = "[\\u3000-\\u9fff\\uf900-\\uffef]";
-      var gap = new RegExp("(" + wide + ")((?:</?mark>)*) ((?:</?mark>)*)(?=" + wide + ")", "g");
-      html = html || "";
-      for (var i = 0; i < 2; i++) { html = html.replace(gap, "$1$2$3"); }
-      return html;
-    }
     var ui = new PagefindUI({ element: "#search", showSubResults: false, showImages: false, processTerm: processTerm,
                               processResult: function (r) { r.excerpt = unspace(r.excerpt); return r; },
                               translations: { placeholder: "搜索归档", zero_results: "没有找到 [SEARCH_TERM]" } });
@@ -223,7 +224,7 @@ def export_site(folder: Path, rows, target: Path, site_title: str = "金融消�
         tags = meta.get("tags")
         tag_text = " ".join(tags) if isinstance(tags, list) else str(tags or "")
         content = (f'<article data-pagefind-body>\n<small class="meta" data-pagefind-ignore>(GMT+8, Asia/Shanghai, CST) '
-                   f'{esc(row["date"][:19])} · <a href="{up}category/{name}.html" data-pagefind-filter="category">'
+                   f'{esc(row["date"][:19])} · <a href="{up}category/{name}.html" data-pagefind-filter="分类">'
                    f'{esc(tag_text or row["category"])}</a></small>\n'
                    f'<h1 data-pagefind-meta="title">{esc(row["title"])}</h1>\n'
                    f'<div class="post-body" data-pagefind-ignore>\n{article}\n</div>\n'
