@@ -333,16 +333,16 @@ class Catalog:
             # set back before commit (a crawl's small transactions gain nothing from a larger hash).
             db.execute("INSERT INTO search_index (search_index, rank) VALUES ('automerge', 0)")
             db.execute(f"INSERT INTO search_index (search_index, rank) VALUES ('hashsize', {16 << 20})")
-            texts = []
-            for row in self.iter_posts():
+            posts = 0
+            for row in list(self.iter_posts()):     # (the rows first, each file read as it is indexed)
                 text = read_own(self.folder / row["location"] / row["path"])
                 if text is not None:
-                    texts.append((row["info_code"], row["sha256"], row["title"], text, shown(row)))
-            for code, sha, title, text, extra in texts:
-                self.index_post(code, sha, title, text, extra)
-            revisions = db.execute("SELECT info_code, sha256, text FROM revisions").fetchall()
-            for code, sha, text in revisions:
+                    self.index_post(row["info_code"], row["sha256"], row["title"], text, shown(row))
+                    posts += 1
+            revisions = 0
+            for code, sha, text in db.execute("SELECT info_code, sha256, text FROM revisions").fetchall():
                 self.index_revision(code, sha, text)
+                revisions += 1
             db.execute("INSERT INTO search_index (search_index, rank) VALUES ('automerge', 4)")   # FTS5's default
             db.execute(f"INSERT INTO search_index (search_index, rank) VALUES ('hashsize', {1 << 20})")   # its default
             db.commit()
@@ -351,7 +351,7 @@ class Catalog:
         except BaseException:
             db.rollback()
             raise
-        return len(texts), len(revisions)
+        return posts, revisions
 
     def keep_revision(self, info_code: str, sha256: str, text: str, stamp: str | None = None) -> None:
         """The text an update is about to replace, kept and committed before the file is replaced
