@@ -146,6 +146,9 @@ def now_text() -> str:
     return dt.datetime.now(BEIJING).isoformat(timespec="seconds")
 
 
+OPEN_WAIT = 600.0      # seconds a writer opening the catalog waits for another's transaction (a reindex)
+
+
 class Catalog:
     FILENAME = "archive.sqlite3"
 
@@ -160,7 +163,9 @@ class Catalog:
             self._connect_readonly()
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
+        # (the schema's statements take the write lock even when they write nothing: a writer that opens
+        # the archive while another makes the search index anew waits for it, as long as that takes)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=OPEN_WAIT)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
