@@ -77,8 +77,8 @@ SEARCH = """<h1>搜索</h1>
   }
   function unspace(html) {      // (the spaces beside a Chinese character: the index's, not the text's)
     var wide = "[\\u3000-\\u9fff\\uf900-\\uffef]", marks = "((?:</?mark>)*) ((?:</?mark>)*)";
-    var after = new RegExp("(" + wide + ")" + marks + "(?=[^\\s<])", "g");
-    var before = new RegExp("([^\\s>])" + marks + "(?=" + wide + ")", "g");
+    var after = new RegExp("(" + wide + ")" + marks + "(?=[^\\\\s<])", "g");
+    var before = new RegExp("([^\\\\s>])" + marks + "(?=" + wide + ")", "g");
     html = html || "";
     for (var i = 0; i < 2; i++) { html = html.replace(after, "$1$2$3").replace(before, "$1$2$3"); }
     return html;
