@@ -84,6 +84,33 @@ def test_a_chinese_term_matches_exactly_the_texts_that_contain_it():
 
 
 @pytest.mark.pure
+def test_no_query_breaks_the_match():
+    """Any query string — FTS5's own syntax, quotes, NUL, lone surrogates (a command line's bytes that were
+    no UTF-8), the gap character — is a match expression FTS5 runs, or "nothing to search"."""
+    import random
+
+    from newsarchive.core.textindex import GAP
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(title, body, content='', tokenize='unicode61 remove_diacritics 2')")
+    db.execute("INSERT INTO t (rowid, title, body) VALUES (1, ?, ?)", (index_text("国债 LPR"), index_text("央行，降准 2.4576%")))
+    alphabet = [*'国债央行 "\'*^:()-+{}[]\\\x00\t\n，。%.a1Z', "NEAR", "AND", "OR", "NOT", "title", GAP, "🤔",
+                "\U00020000", "\u0301", "\ud800", "\udcff"]
+    rng = random.Random(7)
+    ran = 0
+    for _ in range(3000):
+        query = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        try:
+            expr, _ = parse_query(query)
+        except ValueError:
+            continue
+        db.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()
+        ran += 1
+    assert ran > 2000
+    assert db.execute("SELECT rowid FROM t WHERE t MATCH ?", (parse_query("央\udcff行 国债")[0],)).fetchall() == []
+
+
+@pytest.mark.pure
 def test_every_han_character_the_index_spaces_is_one_token_of_sqlite():
     """Each character of ``core.textindex``'s CJK ranges stays one token in this SQLite's unicode61 (a
     character it dropped would join its neighbours into a phrase the text does not hold)."""

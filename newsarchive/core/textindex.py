@@ -71,6 +71,7 @@ def index_text(text: str) -> str:
 
 
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -85,8 +86,10 @@ def _phrase(term: str) -> str | None:
 
 def parse_query(query: str) -> tuple[str, list[str]]:
     """``(FTS5 MATCH expression, the terms)``: every term must occur (AND); a quoted phrase is one
-    term. ValueError for a query with nothing to search."""
-    terms = [(m.group(1) if m.group(1) is not None else m.group(2)).strip() for m in _TERM.finditer(query)]
+    term. ValueError for a query with nothing to search. A lone surrogate (a byte of the command line
+    that was no UTF-8) is U+FFFD, what the archive's text holds for such a byte."""
+    terms = [(m.group(1) if m.group(1) is not None else m.group(2)).strip()
+             for m in _TERM.finditer(_SURROGATE.sub("\ufffd", query))]
     terms = [t for t in terms if t and t.upper() != "AND"]
     exprs = [e for e in (_phrase(t) for t in terms) if e]
     if not exprs:
