@@ -273,6 +273,8 @@ def test_a_dead_share_host_is_one_warning_and_every_post_is_archived(tmp_path):
     (["schedule", "--every", "1s", "--keep-days", "-1"], 2, ["--keep-days", "0 or more"]),
     (["demo", "--serve", "--port", "99999"], 2, ["--port", "0 to 65535"]),
     (["stats", "--output", ""], 2, ["--output", "empty"]),
+    (["search", "央\udcff行"], 2, ["not UTF-8"]),            # (a byte that is no UTF-8, as argv brings it)
+    (["export", "--format", "jsonl", "--to", "-", "--category", "\udcff"], 2, ["not UTF-8"]),
 ])
 def test_bad_input_is_one_line_and_the_right_status(tmp_path, args, status, words):
     result = run_cli(*args, "--output", tmp_path / "archive", cwd=tmp_path)
