@@ -69,7 +69,9 @@ _WIDGET_HINTS = tuple(re.compile(p, re.I) for p in (
 _BLOCK = "|".join(BLOCK_TAGS)
 # (a tag's rest stops at the next "<" too: "[^>]*" scanned to the text's end for every "<p" never closed)
 _BLOCK_GAP = re.compile(rf"(</?(?:{_BLOCK})\b[^<>]*>)\s+(?=</?(?:{_BLOCK})\b)", re.I)
-_INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^<>]*>|^)(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
+# (two patterns, not one with "|^": a pattern that begins with "<" is scanned for it in C, 1.5× faster)
+_INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^<>]*>)(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
+_LEADING_INDENT = re.compile(r"(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
 _TAG_HINT = re.compile(r"<[A-Za-z!/]")
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -141,7 +143,8 @@ def strip_indents(fragment: str) -> str:
     """Remove the ideographic-space indents (``　　``) and blanks at paragraph starts."""
     if not _INDENT_HINT.search(fragment):
         return fragment
-    return _INDENT.sub(r"\1", fragment)
+    leading = _LEADING_INDENT.match(fragment)
+    return _INDENT.sub(r"\1", fragment[leading.end():] if leading else fragment)
 
 
 def sanitize(fragment: str) -> str:
