@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import stat
 from pathlib import Path
 
 
@@ -37,10 +38,15 @@ def own_dir(path: Path) -> Path:
     """A folder of the archive, made if missing, never through a link — and only in an archive folder
     that is there: one moved or removed mid-crawl is not made anew (half the posts went to a new folder
     with a new, empty catalog; FileNotFoundError stops the writing instead)."""
-    if path.is_symlink():
+    try:
+        mode = os.lstat(path).st_mode      # (one call for the common case: the folder is there)
+    except FileNotFoundError:
+        mode = 0
+    if stat.S_ISLNK(mode):
         raise UnsafeArchive(f"{path} is a symbolic link: newsarchive writes nothing through links in the "
                             "archive folder")
-    path.mkdir(exist_ok=True)
+    if not stat.S_ISDIR(mode):
+        path.mkdir(exist_ok=True)
     return path
 
 
