@@ -322,3 +322,34 @@ def test_an_index_of_an_earlier_version_is_made_anew_by_search_a_crawl_and_verif
             assert "making it anew" not in result.stderr
         assert result.stdout.splitlines() == want, how
         assert run_cli("verify", "--output", out).returncode == 0
+
+
+@pytest.mark.e2e
+def test_a_writer_opening_the_catalog_waits_for_another_s_long_transaction(tmp_path):
+    """An earlier version's index is made anew in one transaction, as long as the archive is big: a
+    second writer opening the catalog meanwhile waits for it (SQLite's default wait, 5 s, was an
+    error: ``database is locked``)."""
+    import sqlite3
+    import threading
+    import time
+
+    from newsarchive.store.catalog import Catalog
+
+    Catalog(tmp_path).close()
+    held = threading.Event()
+
+    def hold() -> None:
+        db = sqlite3.connect(tmp_path / Catalog.FILENAME)
+        db.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(6)
+        db.rollback()
+        db.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    started = time.monotonic()
+    Catalog(tmp_path).close()
+    assert time.monotonic() - started > 5
+    holder.join()

@@ -372,31 +372,3 @@ def test_the_surt_made_for_a_plain_url_is_surts_own_on_every_form():
     assert plain > 600          # (many of them take the fast path)
     for url in ["http://x.com/\u212a", "http://x.com/?\u212a=1&a=2", "http://\u212a" + "a" * 63 + ".com/"]:
         assert surt_key(url) == _library_surt(url), url      # (the Kelvin sign lower-cases to an ASCII k)
-
-
-@pytest.mark.e2e
-def test_a_writer_opening_the_catalog_waits_for_another_s_long_transaction(tmp_path):
-    """An earlier version's index is made anew in one transaction, as long as the archive is big: a
-    second writer opening the catalog meanwhile waits for it (SQLite's default wait, 5 s, was an
-    error: ``database is locked``)."""
-    import sqlite3
-    import time
-
-    Catalog(tmp_path).close()
-    held = threading.Event()
-
-    def hold() -> None:
-        db = sqlite3.connect(tmp_path / Catalog.FILENAME)
-        db.execute("BEGIN IMMEDIATE")
-        held.set()
-        time.sleep(6)
-        db.rollback()
-        db.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait()
-    started = time.monotonic()
-    Catalog(tmp_path).close()
-    assert time.monotonic() - started > 5
-    holder.join()
