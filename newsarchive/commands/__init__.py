@@ -24,7 +24,7 @@ from newsarchive.commands.common import (
     crawl_selection,
     scrapy_options,
 )
-from newsarchive.core.mdsafe import one_line, strip_controls
+from newsarchive.core.mdsafe import SURROGATES, one_line, strip_controls
 
 COMMANDS = (fetch, crawl, collect, demo, schedule, backfill, export, search, rebuild, stats, verify)
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     for arg in argv:        # (bytes that are no UTF-8 arrive as lone surrogates: no query, name or path holds them)
-        if any("\ud800" <= c <= "\udfff" for c in arg):
+        if SURROGATES.search(arg):
             print(f"newsarchive: the argument {arg!a} is not UTF-8 text: give it in UTF-8", file=sys.stderr)
             return EX_USAGE
     args = build_parser().parse_args(argv)

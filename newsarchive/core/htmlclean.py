@@ -14,7 +14,7 @@ import lxml.html
 import nh3
 
 from newsarchive.core import htmlparse
-from newsarchive.core.mdsafe import block_level, liquid_inert, strip_controls
+from newsarchive.core.mdsafe import SURROGATES, block_level, liquid_inert, strip_controls
 
 BLOCK_TAGS = (
     "p", "div", "center", "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tfoot",
@@ -74,7 +74,6 @@ _INDENT = re.compile(r"(<(?:p|div|li|td|th|center|blockquote|br)\b[^<>]*>)(?:[\s
 _LEADING_INDENT = re.compile(r"(?:[\s\u3000]|&nbsp;|&#12288;|&#x3000;)+", re.I)
 _TAG_HINT = re.compile(r"<[A-Za-z!/]")
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyError(ValueError):
@@ -220,7 +219,7 @@ def normalize_body(raw: object) -> str:
     try:
         fragment.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (broken JSON escapes) cannot be written
-        fragment = _SURROGATE.sub("", fragment)
+        fragment = SURROGATES.sub("", fragment)
     if not _TAG_HINT.search(fragment):
         fragment = text_to_html(html.unescape(fragment))
     check_parse_cost(fragment)

@@ -31,6 +31,8 @@ _LIQUID_OPEN = re.compile(r"\{(?=[{%])")
 # C0 and C1 control characters but tab, line feed and carriage return: a terminal runs them (ESC [ …,
 # OSC titles, the 8-bit CSI U+009B), an editor may hide them
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# lone surrogates: what Python makes of bytes that were no UTF-8 (argv, surrogateescape); nothing can encode them
+SURROGATES = re.compile("[\ud800-\udfff]")
 # in a link target: nothing that ends it, nothing that opens markup or a Liquid tag
 # (a plain space stays: the mirror's own back-links have slugs with spaces, and kramdown reads them)
 # (balanced parentheses stay too, as in the mirror's ``…/category/anxinguojizhengquan(xianggang).html``)

@@ -18,6 +18,8 @@ import re
 import sys
 from array import array
 
+from newsarchive.core.mdsafe import SURROGATES
+
 # the Han characters, each a token of its own: 々〆〇, the unified ideographs (Extension A, the basic block,
 # Extensions B–D) and the compatibility ones — every one a letter or number in SQLite's unicode61 (Unicode
 # 6.1, which a test checks), so that each stays a token there. (Later extensions are unassigned in 6.1:
@@ -82,7 +84,6 @@ def index_text(text: str) -> str:
 
 
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _FTS_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -100,7 +101,7 @@ def parse_query(query: str) -> tuple[str, list[str]]:
     term. ValueError for a query with nothing to search. A lone surrogate (a byte of the command line
     that was no UTF-8) is U+FFFD, what the archive's text holds for such a byte."""
     terms = [(m.group(1) if m.group(1) is not None else m.group(2)).strip()
-             for m in _TERM.finditer(_SURROGATE.sub("\ufffd", query))]
+             for m in _TERM.finditer(SURROGATES.sub("\ufffd", query))]
     terms = [t for t in terms if t and t.upper() != "AND"]
     exprs = [e for e in (_phrase(t) for t in terms) if e]
     if not exprs:
