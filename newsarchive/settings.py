@@ -95,6 +95,9 @@ EXTENSIONS = {
 # Scrapyd job), it puts the scheduler and dupefilter on Redis; without it, it is off
 ADDONS = {
     "newsarchive.distributed.addon.RedisAddon": 100,
+    # HTTP(S) through Scrapy's aiohttp handler (crawl/download.py: ~15% less CPU a request than its
+    # Twisted one); NEWSARCHIVE_HTTP_CLIENT=twisted keeps Scrapy's default
+    "newsarchive.crawl.download.HttpClientAddon": 200,
 }
 
 # -- newsarchive's own settings -------------------------------------------------------------------
@@ -121,6 +124,7 @@ NEWSARCHIVE_WARC = True                       # raw capture of every response th
 NEWSARCHIVE_WARC_MAX_BYTES = 100 * 1024 * 1024  # roll WARC files at this size
 NEWSARCHIVE_RETRY_PERMANENT_AFTER = 24 * 3600  # a 404/oversize post page is tried again after a day
 NEWSARCHIVE_SEARCH_INDEX = True               # keep the search index in step as posts are written
+NEWSARCHIVE_HTTP_CLIENT = "aiohttp"           # or twisted (Scrapy's default download handler)
 NEWSARCHIVE_FSYNC = True                      # fsync each post before its rename (power-loss safety)
 NEWSARCHIVE_REDIS_URL = ""                    # redis://HOST:PORT/DB: distributed crawl (scrapy-redis)
 NEWSARCHIVE_REDIS_ITEMS = False               # push posts to Redis for `newsarchive collect`

@@ -108,3 +108,30 @@ def test_no_remote_control_server_nor_its_imports():
     names, *flags = out.stdout.rsplit(maxsplit=5)
     assert "CoreStats" in names and "WarcCapture" in names
     assert flags == ["False", "False", "False", "False", "False"], out.stdout
+
+
+def test_the_http_client_add_on_puts_in_scrapys_aiohttp_handler_and_steps_aside():
+    """``NEWSARCHIVE_HTTP_CLIENT``: aiohttp (default) puts Scrapy's aiohttp handler, built lazily, on
+    http and https at the add-on's priority; twisted, another reactor or a project's own handler keeps
+    theirs; a bad value stops the crawl before it starts."""
+    from scrapy.settings import Settings
+
+    from newsarchive.crawl.download import ASYNCIO_REACTOR, HANDLER, HttpClientAddon
+
+    def handlers(**values):
+        settings = Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR, **values})
+        HttpClientAddon().update_settings(settings)
+        got = settings.getwithbase("DOWNLOAD_HANDLERS")
+        return got["http"], got["https"]
+
+    assert handlers() == (HANDLER, HANDLER)       # (the class: test_crawl's test of both clients)
+    default = Settings().getwithbase("DOWNLOAD_HANDLERS")["http"]
+    assert handlers(NEWSARCHIVE_HTTP_CLIENT="Twisted") == (default, Settings().getwithbase("DOWNLOAD_HANDLERS")["https"])
+    assert handlers(TWISTED_REACTOR="twisted.internet.epollreactor.EPollReactor")[0] == default
+    mine = Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR})
+    mine.set("DOWNLOAD_HANDLERS", {"http": "my.Handler"}, priority="cmdline")
+    HttpClientAddon().update_settings(mine)
+    assert mine.getwithbase("DOWNLOAD_HANDLERS")["http"] == "my.Handler"
+    assert mine.getwithbase("DOWNLOAD_HANDLERS")["https"] == HANDLER
+    with pytest.raises(ValueError, match="NEWSARCHIVE_HTTP_CLIENT must be one of aiohttp, twisted, not 'curl'"):
+        handlers(NEWSARCHIVE_HTTP_CLIENT="curl")

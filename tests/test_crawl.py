@@ -256,3 +256,36 @@ def test_pages_read_by_the_writer_process_fail_drop_and_rest_like_pages_read_in_
     rebuilt = tmp_path / "rebuilt"
     assert run_cli("rebuild", "--source", out, "--output", rebuilt).returncode == 0
     assert _posts(rebuilt) == files
+
+
+def test_both_http_clients_give_the_same_archive(demo_mirror, tmp_path):
+    """Scrapy's aiohttp handler (the default) and its Twisted one: the same posts, and WARC records
+    of the same responses (the share answers through the proxy too)."""
+    from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler
+    from scrapy.utils.misc import load_object
+    from warcio.archiveiterator import ArchiveIterator
+
+    from newsarchive.crawl.download import HANDLER
+    from newsarchive.store.warc import warc_files
+
+    cls = load_object(HANDLER)
+    assert issubclass(cls, AiohttpDownloadHandler) and cls.lazy and not cls.experimental
+
+    def captured(out: Path) -> set[tuple[str, str, str]]:
+        found = set()
+        for path in warc_files(out / "warc"):
+            with open(path, "rb") as fh:
+                for r in ArchiveIterator(fh):
+                    if r.rec_type in ("response", "revisit"):
+                        found.add((r.rec_headers.get_header("WARC-Target-URI"), r.http_headers.get_statuscode(),
+                                   r.rec_headers.get_header("WARC-Payload-Digest")))
+        return found
+
+    one, two = tmp_path / "aiohttp", tmp_path / "twisted"
+    assert run_cli("crawl", "--site", demo_mirror.url, "--output", one, server=demo_mirror).returncode == 0
+    assert run_cli("crawl", "--site", demo_mirror.url, "--output", two, "-s", "NEWSARCHIVE_HTTP_CLIENT=twisted",
+                   server=demo_mirror).returncode == 0
+    assert len(_posts(one)) == 36 and _posts(one) == _posts(two)
+    records = captured(one)
+    assert len(records) >= 72 and records == captured(two)
+    assert any("GetNewsText" in uri for uri, _, _ in records)

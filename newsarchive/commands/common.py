@@ -130,17 +130,27 @@ def _records_without_tracebacks() -> None:
 def run_spider(settings, spider_name: str, **kwargs):
     """Run one crawl in this process; a crawl that cannot even start (a bad setting, a component
     that refuses) is a CommandError, not a traceback."""
-    from scrapy.crawler import CrawlerProcess
+    from scrapy.crawler import AsyncCrawlerProcess, CrawlerProcess
 
-    process = CrawlerProcess(settings)
+    from newsarchive.crawl.download import ASYNCIO_REACTOR
+
+    # the process Scrapy's own ``scrapy crawl`` picks (scrapy.cmdline): the asyncio one under the
+    # asyncio reactor
+    asyncio_reactor = settings.get("TWISTED_REACTOR") == ASYNCIO_REACTOR
+    process = AsyncCrawlerProcess(settings) if asyncio_reactor and not settings.getbool("FORCE_CRAWLER_PROCESS") \
+        else CrawlerProcess(settings)
     _loggers_at_handler_level(settings)
     try:
         crawler = process.create_crawler(spider_name)
     except (ValueError, TypeError, KeyError) as exc:
         raise CommandError(f"cannot set up the crawl: {_one_line(exc)}", EX_USAGE) from None
     failures: list = []
-    d = process.crawl(crawler, **kwargs)
-    d.addErrback(lambda failure: failures.append(failure.value))
+    if isinstance(process, AsyncCrawlerProcess):
+        task = process.crawl(crawler, **kwargs)
+        task.add_done_callback(lambda t: failures.append(t.exception()) if not t.cancelled() and t.exception()
+                               else None)
+    else:
+        process.crawl(crawler, **kwargs).addErrback(lambda failure: failures.append(failure.value))
     process.start()
     if failures:
         error = failures[0]
