@@ -84,32 +84,6 @@ def test_stats_collector_counts_like_scrapys():
     assert results[0] == results[1] == ({"a": 3, "b": 11, "c": "x", "m": 3, "n": 1}, 3, 7)
 
 
-def test_no_remote_control_server_nor_its_imports():
-    """Scrapy 2.19 starts a code-running HTTP server by default; newsarchive's crawler has none,
-    and never imports the components it leaves out (aiohttp, tldextract: start-up time)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import os, sys\n"
-        "os.environ['SCRAPY_SETTINGS_MODULE'] = 'newsarchive.settings'\n"
-        "from scrapy.utils.project import get_project_settings\n"
-        "from scrapy.crawler import CrawlerProcess\n"
-        "p = CrawlerProcess(get_project_settings())\n"
-        "c = p.create_crawler('mirror')\n"
-        "c._apply_settings()\n"
-        "names = [type(e).__name__ for e in c.extensions.middlewares]\n"
-        "dl = c.settings.getwithbase('DOWNLOADER_MIDDLEWARES')\n"
-        "print(names, 'RemoteControl' in names, c.settings.getbool('REMOTE_CONTROL_ENABLED'),\n"
-        "      any('cookies' in str(k) for k in dl), 'aiohttp' in sys.modules, 'tldextract' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    names, *flags = out.stdout.rsplit(maxsplit=5)
-    assert "CoreStats" in names and "WarcCapture" in names
-    assert flags == ["False", "False", "False", "False", "False"], out.stdout
-
-
 def test_the_http_client_add_on_puts_in_scrapys_aiohttp_handler_and_steps_aside():
     """``NEWSARCHIVE_HTTP_CLIENT``: aiohttp (default) puts Scrapy's aiohttp handler, built lazily, on
     http and https at the add-on's priority; twisted, another reactor or a project's own handler keeps

@@ -78,21 +78,3 @@ def test_only_the_crawl_layers_import_scrapy():
                "newsarchive.commands")
     users = {name for name, imports in _imports().items() if any(i.split(".")[0] == "scrapy" for i in imports)}
     assert users and all(u.startswith(allowed) for u in users), sorted(users)
-
-
-def test_a_crawl_that_is_not_distributed_imports_no_redis():
-    """Every component the project's settings name is loaded as Scrapy loads it, and redis (~50 ms
-    of every run's start-up) is not imported: only a distributed crawl needs it."""
-    import subprocess
-    import sys
-
-    code = ("import sys\n"
-            "from scrapy.utils.misc import load_object\n"
-            "import newsarchive.settings as s\n"
-            "for name in ('EXTENSIONS', 'SPIDER_MIDDLEWARES', 'DOWNLOADER_MIDDLEWARES', 'ITEM_PIPELINES', 'ADDONS'):\n"
-            "    for path in getattr(s, name, {}):\n"
-            "        load_object(path)\n"
-            "import newsarchive.commands.crawl, newsarchive.spiders.mirror\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]", out.stdout

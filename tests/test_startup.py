@@ -1,0 +1,48 @@
+"""What a crawl imports as it starts (each check in a fresh interpreter: a subprocess, so the e2e tier)."""
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_no_remote_control_server_nor_its_imports():
+    """Scrapy 2.19 starts a code-running HTTP server by default; newsarchive's crawler has none,
+    and never imports the components it leaves out (aiohttp, tldextract: start-up time)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "os.environ['SCRAPY_SETTINGS_MODULE'] = 'newsarchive.settings'\n"
+        "from scrapy.utils.project import get_project_settings\n"
+        "from scrapy.crawler import CrawlerProcess\n"
+        "p = CrawlerProcess(get_project_settings())\n"
+        "c = p.create_crawler('mirror')\n"
+        "c._apply_settings()\n"
+        "names = [type(e).__name__ for e in c.extensions.middlewares]\n"
+        "dl = c.settings.getwithbase('DOWNLOADER_MIDDLEWARES')\n"
+        "print(names, 'RemoteControl' in names, c.settings.getbool('REMOTE_CONTROL_ENABLED'),\n"
+        "      any('cookies' in str(k) for k in dl), 'aiohttp' in sys.modules, 'tldextract' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    names, *flags = out.stdout.rsplit(maxsplit=5)
+    assert "CoreStats" in names and "WarcCapture" in names
+    assert flags == ["False", "False", "False", "False", "False"], out.stdout
+
+
+def test_a_crawl_that_is_not_distributed_imports_no_redis():
+    """Every component the project's settings name is loaded as Scrapy loads it, and redis (~50 ms
+    of every run's start-up) is not imported: only a distributed crawl needs it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from scrapy.utils.misc import load_object\n"
+            "import newsarchive.settings as s\n"
+            "for name in ('EXTENSIONS', 'SPIDER_MIDDLEWARES', 'DOWNLOADER_MIDDLEWARES', 'ITEM_PIPELINES', 'ADDONS'):\n"
+            "    for path in getattr(s, name, {}):\n"
+            "        load_object(path)\n"
+            "import newsarchive.commands.crawl, newsarchive.spiders.mirror\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
