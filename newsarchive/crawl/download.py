@@ -18,11 +18,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 
+from newsarchive.core.mdsafe import one_line
+
 logger = logging.getLogger(__name__)
 
 CLIENTS = ("aiohttp", "twisted")
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 HANDLER = "newsarchive.crawl.download.AiohttpHandler"
+_TWISTED = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 
 try:            # (found, not imported: aiohttp is imported at the first request, when the handler is built)
     _MISSING = "" if importlib.util.find_spec("scrapy.core.downloader.handlers._aiohttp") else \
@@ -35,15 +38,77 @@ def __getattr__(name: str):
     """``AiohttpHandler``, made when Scrapy first loads it."""
     if name != "AiohttpHandler":
         raise AttributeError(name)
+    from aiohttp.http_exceptions import BadHttpMessage, PayloadEncodingError
     from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler
+    from scrapy.http import Headers
+    from scrapy.utils.misc import build_from_crawler
+
+    def refused(exc: BaseException) -> str:
+        """The message of aiohttp's parser refusing a response's head (a header over 8 KB, a doubled
+        Content-Length…), found in the exception's chain; "" for any other failure (a body cut short)."""
+        seen: set[int] = set()
+        e: BaseException | None = exc
+        while e is not None and id(e) not in seen:
+            seen.add(id(e))
+            if isinstance(e, BadHttpMessage) and not isinstance(e, PayloadEncodingError):
+                return one_line(e.message, 120) or type(e).__name__
+            e = e.__cause__ or e.__context__
+        return ""
 
     class AiohttpHandler(AiohttpDownloadHandler):
+        """Scrapy's aiohttp handler, with Scrapy's Twisted handler behind it for what aiohttp does not
+        take as Twisted does (each such request counted in ``newsarchive/http/twisted``):
+        - a response head that aiohttp's stricter parser refuses (a header over 8 KB or more than 128 of
+          them, a doubled Content-Length, a line without a colon…): the request is made again through
+          Twisted's, which reads such heads, so a page is never lost to the choice of client;
+        - a proxy with credentials: Scrapy 2.19's handler writes them into the proxy's URL unescaped, and
+          a ``/`` in the password sends the request to another host."""
+
         # built at the first request, inside the running event loop (aiohttp's session needs one):
         # a script that starts the crawl with CrawlerProcess, before the loop runs, gets it too
         lazy = True
         # Scrapy warns "experimental, not recommended for production" at every crawl: newsarchive's
         # tests (loopback mirrors, the share host through a proxy, hostile servers) run on it
         experimental = False
+
+        def __init__(self, crawler):
+            super().__init__(crawler)
+            self._crawler = crawler
+            self._twisted = None
+
+        @staticmethod
+        def _extract_headers(response) -> Headers:
+            # the header bytes as received: aiohttp's str headers are decoded with surrogateescape,
+            # which Scrapy's Headers cannot encode again (a GBK byte in any header failed the page)
+            return Headers(list(response.raw_headers))
+
+        async def download_request(self, request):
+            if request.meta.get("proxy") and request.headers.get(b"Proxy-Authorization"):
+                return await self._through_twisted(request, "a proxy with credentials")
+            try:
+                return await super().download_request(request)
+            except Exception as exc:
+                why = refused(exc)
+                if not why:
+                    raise
+            return await self._through_twisted(request, f"aiohttp refused the response: {why}")
+
+        async def _through_twisted(self, request, why: str):
+            twisted, first = self._twisted, self._twisted is None
+            if twisted is None:
+                from scrapy.utils.misc import load_object
+
+                twisted = self._twisted = build_from_crawler(load_object(_TWISTED), self._crawler)
+            # (once at INFO: the stats count them all)
+            logger.log(logging.INFO if first else logging.DEBUG, "HTTP client: %s through Twisted's, for %s",
+                       request.url, why)
+            self._crawler.stats.inc_value("newsarchive/http/twisted")
+            return await twisted.download_request(request)
+
+        async def close(self) -> None:
+            await super().close()
+            if self._twisted is not None:
+                await self._twisted.close()
 
     AiohttpHandler.__module__ = __name__
     globals()[name] = AiohttpHandler
