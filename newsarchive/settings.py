@@ -73,6 +73,8 @@ DOWNLOADER_MIDDLEWARES = {
     "newsarchive.crawl.middlewares.ProxyMiddleware": 750,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "newsarchive.crawl.middlewares.MetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "newsarchive.crawl.middlewares.RedirectMiddleware": 600,
 }
 SPIDER_MIDDLEWARES = {
     "newsarchive.crawl.known.KnownPostsMiddleware": 550,

@@ -85,6 +85,33 @@ def test_heads_aiohttp_refuses_are_read_through_twisted_and_header_bytes_stay_as
     assert all((out / "_posts" / n).read_bytes() == (twisted / "_posts" / n).read_bytes() for n in posts)
 
 
+def test_a_page_or_share_answer_redirecting_to_itself_is_a_recorded_failure_not_a_silent_loss(mirror, tmp_path):
+    """Scrapy's duplicate filter dropped a redirect to a URL already requested without a word: the
+    post was lost, no failure recorded, exit 0. Now the loop ends at REDIRECT_MAX_TIMES: the post page
+    is a failure in the catalog (exit 1), the post whose share answer loops keeps the mirror's body."""
+    p = mirror.posts
+    loop_page, loop_share = p[0], p[1]
+    share_text = f"{SHARE_HOST}/NewsData/GetNewsText.do?id={loop_share.info_code}"
+
+    def dynamic(path, query):
+        if path == loop_page.path:
+            return 302, {"Location": loop_page.path}, b""
+        if path.endswith("/GetNewsText.do") and query.get("id") == [loop_share.info_code]:
+            return 302, {"Location": share_text}, b""
+        return None
+
+    mirror.httpd.dynamic = dynamic
+    out = tmp_path / "archive"
+    status, stats, stderr = _crawl(mirror, out)
+    assert status == 1, stderr
+    assert "redirect loop" in stderr
+    assert stats["newsarchive/posts/written"] == 7 and stats["newsarchive/posts/failed"] == 1
+    assert stats["newsarchive/share/failed"] == 1
+    failures = Catalog(out, readonly=True).db.execute("SELECT url, reason FROM failures").fetchall()
+    assert [(url.endswith(loop_page.path), "redirect loop" in reason) for url, reason in failures] == [(True, True)]
+    assert any(loop_share.info_code in f.name for f in (out / "_posts").glob("*.md"))
+
+
 def test_the_share_host_is_reached_through_a_proxy_with_a_slash_in_its_password(mirror, tmp_path):
     """Scrapy 2.19's aiohttp handler writes a proxy's credentials into its URL unescaped: a ``/`` in
     the password made the share requests go to another host. They go through Twisted's client."""

@@ -11,6 +11,7 @@ from weakref import WeakKeyDictionary
 
 from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware as ScrapyMetaRefreshMiddleware
+from scrapy.downloadermiddlewares.redirect import RedirectMiddleware as ScrapyRedirectMiddleware
 from scrapy.http import HtmlResponse
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.request import RequestFingerprinter
@@ -78,7 +79,24 @@ except re.error:
     _META_TAG = re.compile(rb"""<meta\b(?:"[^"]*"|'[^']*'|[^>"'])*""")
 
 
-class MetaRefreshMiddleware(ScrapyMetaRefreshMiddleware):
+class _UnfilteredRedirects:
+    """A redirect is followed even to a URL the crawl has requested already. Scrapy's duplicate
+    filter would drop it without a word: a page that redirects to itself (or to itself with another
+    query the server ignores) was a post lost, with no failure recorded, and a share answer that did
+    so lost its post. The chain stays bounded by ``REDIRECT_MAX_TIMES``; past that the page is a
+    recorded failure ("redirect loop"), and a post whose share answer loops keeps the mirror's body."""
+
+    def _redirect(self, redirected, request, reason):
+        redirected = super()._redirect(redirected, request, reason)  # type: ignore[misc]
+        redirected.dont_filter = True
+        return redirected
+
+
+class RedirectMiddleware(_UnfilteredRedirects, ScrapyRedirectMiddleware):
+    """Scrapy's RedirectMiddleware, its redirects past the duplicate filter (``_UnfilteredRedirects``)."""
+
+
+class MetaRefreshMiddleware(_UnfilteredRedirects, ScrapyMetaRefreshMiddleware):
     """Scrapy's MetaRefreshMiddleware (Jekyll's redirect_from pages are meta refreshes), which
     decodes every HTML page to read its first 4,096 characters (~3% of a crawl's CPU): a page
     whose first 16 KB (4,096 characters at most 4 bytes each) hold no ``<meta …>`` tag that says
