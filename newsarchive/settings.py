@@ -38,6 +38,10 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 RETRY_ENABLED = True
 RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Scrapy's list, its http11.TunnelError matched by name (crawl/download.py): naming the class imported
+# Twisted's HTTP client at every crawl's start, which the aiohttp client does not use
+RETRY_EXCEPTIONS = [e if e != "scrapy.core.downloader.handlers.http11.TunnelError" else
+                    "newsarchive.crawl.download.TunnelError" for e in _scrapy.RETRY_EXCEPTIONS]
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024

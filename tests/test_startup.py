@@ -46,3 +46,26 @@ def test_a_crawl_that_is_not_distributed_imports_no_redis():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_twisteds_http_client_is_not_imported_and_its_tunnel_error_is_still_retried():
+    """Scrapy's RETRY_EXCEPTIONS names http11.TunnelError, which imported Twisted's HTTP client at every
+    crawl's start (~50 ms) while aiohttp downloads; it is matched by name instead, and still retried."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "os.environ['SCRAPY_SETTINGS_MODULE'] = 'newsarchive.settings'\n"
+        "from scrapy.utils.project import get_project_settings\n"
+        "from scrapy.downloadermiddlewares.retry import RetryMiddleware\n"
+        "mw = RetryMiddleware(get_project_settings())\n"
+        "before = 'scrapy.core.downloader.handlers.http11' in sys.modules\n"
+        "from scrapy.core.downloader.handlers.http11 import TunnelError\n"
+        "class Sub(TunnelError): pass\n"
+        "retried = [isinstance(e, mw.exceptions_to_retry) for e in (TunnelError('x'), Sub('y'), KeyError('z'))]\n"
+        "print(before, retried)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False [True, True, False]", out.stdout
