@@ -16,6 +16,8 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.request import RequestFingerprinter
 
+from newsarchive.crawl.meta import CARRIES_ARTICLE, ROLE
+
 # a URL that canonicalize_url leaves as it is: lower-case scheme and host, plain path, at most one
 # plain query argument, no fragment — every URL the mirror spider builds for a post or share JSON
 _CANONICAL_URL = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9/._~!$&'*+,;=:@-]*(?:\?[A-Za-z0-9_]+=[A-Za-z0-9_.-]*)?")
@@ -80,16 +82,23 @@ except re.error:
 
 
 class _UnfilteredRedirects:
-    """A redirect is followed even to a URL the crawl has requested already. Scrapy's duplicate
-    filter would drop it without a word: a page that redirects to itself (or to itself with another
-    query the server ignores) was a post lost, with no failure recorded, and a share answer that did
-    so lost its post. The chain stays bounded by ``REDIRECT_MAX_TIMES``; past that the page is a
-    recorded failure ("redirect loop"), and a post whose share answer loops keeps the mirror's body."""
+    """A redirect that loops (to a URL of its own chain: a page redirecting to itself, or to itself with
+    a query the server ignores) or that carries a post's article (a share answer) passes the duplicate
+    filter. Scrapy's filter dropped it without a word: the post was lost, no failure recorded, exit 0.
+    The loop now ends at ``REDIRECT_MAX_TIMES`` as a recorded failure ("redirect loop"), and a post whose
+    share answer loops keeps the mirror's body. A redirect to a page the crawl has already requested
+    (an alias of it) is still filtered: that page is fetched once."""
 
     def _redirect(self, redirected, request, reason):
         redirected = super()._redirect(redirected, request, reason)  # type: ignore[misc]
-        redirected.dont_filter = True
+        if request.meta.get(ROLE) in CARRIES_ARTICLE or self._loops(redirected):
+            redirected.dont_filter = True
         return redirected
+
+    def _loops(self, redirected) -> bool:
+        fingerprint = self.crawler.request_fingerprinter.fingerprint  # type: ignore[attr-defined]
+        chain = {fingerprint(redirected.replace(url=url)) for url in redirected.meta.get("redirect_urls", ())}
+        return fingerprint(redirected) in chain
 
 
 class RedirectMiddleware(_UnfilteredRedirects, ScrapyRedirectMiddleware):
