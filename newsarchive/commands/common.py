@@ -146,9 +146,12 @@ def run_spider(settings, spider_name: str, **kwargs):
         raise CommandError(f"cannot set up the crawl: {_one_line(exc)}", EX_USAGE) from None
     failures: list = []
     if isinstance(process, AsyncCrawlerProcess):
-        task = process.crawl(crawler, **kwargs)
-        task.add_done_callback(lambda t: failures.append(t.exception()) if not t.cancelled() and t.exception()
-                               else None)
+        def failed(task) -> None:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                failures.append(error)
+
+        process.crawl(crawler, **kwargs).add_done_callback(failed)
     else:
         process.crawl(crawler, **kwargs).addErrback(lambda failure: failures.append(failure.value))
     process.start()

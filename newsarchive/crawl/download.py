@@ -27,7 +27,8 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 HANDLER = "newsarchive.crawl.download.AiohttpHandler"
 _TWISTED = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 
-try:            # (found, not imported: aiohttp is imported at the first request, when the handler is built)
+try:            # (found, not imported: aiohttp is imported when Scrapy loads the handler's class, as it builds
+                # the downloader, not when the settings are read)
     _MISSING = "" if importlib.util.find_spec("scrapy.core.downloader.handlers._aiohttp") else \
         "this Scrapy has no aiohttp handler"
 except ImportError as exc:
@@ -60,7 +61,8 @@ def __getattr__(name: str):
         take as Twisted does (each such request counted in ``newsarchive/http/twisted``):
         - a response head that aiohttp's stricter parser refuses (a header over 8 KB or more than 128 of
           them, a doubled Content-Length, a line without a colon…): the request is made again through
-          Twisted's, which reads such heads, so a page is never lost to the choice of client;
+          Twisted's, which reads such heads (also some bodies aiohttp's parser refuses after the head, a
+          bad trailer: downloaded twice, then Twisted's verdict);
         - a proxy with credentials: Scrapy 2.19's handler writes them into the proxy's URL unescaped, and
           a ``/`` in the password sends the request to another host."""
 
@@ -75,6 +77,8 @@ def __getattr__(name: str):
             super().__init__(crawler)
             self._crawler = crawler
             self._twisted = None
+            # (Scrapy without a reactor has no Twisted handler: aiohttp's answer is the last word there)
+            self._fallback = crawler.settings.getbool("TWISTED_REACTOR_ENABLED", True)
 
         @staticmethod
         def _extract_headers(response) -> Headers:
@@ -83,12 +87,12 @@ def __getattr__(name: str):
             return Headers(list(response.raw_headers))
 
         async def download_request(self, request):
-            if request.meta.get("proxy") and request.headers.get(b"Proxy-Authorization"):
+            if self._fallback and request.meta.get("proxy") and request.headers.get(b"Proxy-Authorization"):
                 return await self._through_twisted(request, "a proxy with credentials")
             try:
                 return await super().download_request(request)
             except Exception as exc:
-                why = refused(exc)
+                why = refused(exc) if self._fallback else ""
                 if not why:
                     raise
             return await self._through_twisted(request, f"aiohttp refused the response: {why}")
@@ -106,9 +110,11 @@ def __getattr__(name: str):
             return await twisted.download_request(request)
 
         async def close(self) -> None:
-            await super().close()
-            if self._twisted is not None:
-                await self._twisted.close()
+            try:
+                await super().close()
+            finally:
+                if self._twisted is not None:
+                    await self._twisted.close()
 
     AiohttpHandler.__module__ = __name__
     globals()[name] = AiohttpHandler
