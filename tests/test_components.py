@@ -99,9 +99,10 @@ def test_the_http_client_add_on_puts_in_scrapys_aiohttp_handler_and_steps_aside(
         return got["http"], got["https"]
 
     assert handlers() == (HANDLER, HANDLER)       # (the class: test_crawl's test of both clients)
-    default = Settings().getwithbase("DOWNLOAD_HANDLERS")["http"]
-    assert handlers(NEWSARCHIVE_HTTP_CLIENT="Twisted") == (default, Settings().getwithbase("DOWNLOAD_HANDLERS")["https"])
-    assert handlers(TWISTED_REACTOR="twisted.internet.epollreactor.EPollReactor")[0] == default
+    scrapys = Settings().getwithbase("DOWNLOAD_HANDLERS")
+    default = (scrapys["http"], scrapys["https"])
+    assert handlers(NEWSARCHIVE_HTTP_CLIENT="Twisted") == default
+    assert handlers(TWISTED_REACTOR="twisted.internet.epollreactor.EPollReactor") == default
     mine = Settings({"TWISTED_REACTOR": ASYNCIO_REACTOR})
     mine.set("DOWNLOAD_HANDLERS", {"http": "my.Handler"}, priority="cmdline")
     HttpClientAddon().update_settings(mine)

@@ -98,14 +98,15 @@ def __getattr__(name: str):
             return await self._through_twisted(request, f"aiohttp refused the response: {why}")
 
         async def _through_twisted(self, request, why: str):
-            twisted, first = self._twisted, self._twisted is None
-            if twisted is None:
+            twisted = self._twisted
+            if twisted is None:         # (the first such request: said at INFO, the stats count them all)
                 from scrapy.utils.misc import load_object
 
                 twisted = self._twisted = build_from_crawler(load_object(_TWISTED), self._crawler)
-            # (once at INFO: the stats count them all)
-            logger.log(logging.INFO if first else logging.DEBUG, "HTTP client: %s through Twisted's, for %s",
-                       request.url, why)
+                level = logging.INFO
+            else:
+                level = logging.DEBUG
+            logger.log(level, "HTTP client: %s through Twisted's, for %s", request.url, why)
             self._crawler.stats.inc_value("newsarchive/http/twisted")
             return await twisted.download_request(request)
 
